@@ -1,0 +1,174 @@
+"""Multi-head attention for Whisper, with fused projections and a decoding cache."""
+
+import keras
+from keras import ops
+
+# The score of masked positions; the constant Keras's Softmax uses, so fully
+# masked rows behave as they do in keras_hub.
+MASKED_SCORE = -1e9
+
+
+def float32_policy_for(dtype_policy):
+    """The policy of layers that must compute in float32 whatever the model's.
+
+    Softmax and layer normalization lose too much in (b)float16, so they keep
+    float32 variables and compute; Keras casts their inputs up and the next
+    layer casts their outputs back down.
+    """
+    return keras.DTypePolicy("float32") if dtype_policy else None
+
+
+def whisper_kernel_initializer():
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+class WhisperAttention(keras.layers.Layer):
+    """Whisper's multi-head attention: biased query and value, unbiased key.
+
+    Self-attention (`cross_attention=False`) projects query, key and value with
+    one fused `(hidden, 3 * hidden)` matmul. Cross-attention projects the query
+    from the decoder and key and value from the encoder with one fused
+    `(hidden, 2 * hidden)` matmul, which `compute_key_value` runs once per
+    utterance so that decoding steps only project the query.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        cross_attention: bool. Whether keys and values come from the encoder.
+        dropout: float. Dropout on the attention probabilities.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from whisper.whisper_attention import WhisperAttention
+
+    layer = WhisperAttention(num_heads=2)
+    outputs = layer(np.ones((1, 5, 8), "float32"))  # (1, 5, 8)
+    ```
+    """
+
+    def __init__(self, num_heads, cross_attention=False, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.cross_attention = cross_attention
+        self.dropout = dropout
+        self._probability_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="probability_dropout"
+        )
+
+    def build(self, input_shape):
+        hidden_dim = input_shape[-1]
+        if hidden_dim % self.num_heads:
+            raise ValueError(
+                f"hidden_dim {hidden_dim} must be divisible by num_heads "
+                f"{self.num_heads}."
+            )
+        self.hidden_dim = hidden_dim
+        self.head_dim = hidden_dim // self.num_heads
+        fused = 1 if self.cross_attention else 3
+        self.query_kernel = self._kernel("query_kernel", fused * hidden_dim)
+        if self.cross_attention:
+            self.key_value_kernel = self._kernel("key_value_kernel", 2 * hidden_dim)
+        self.query_bias = self._bias("query_bias")
+        self.value_bias = self._bias("value_bias")
+        self.output_kernel = self._kernel("output_kernel", hidden_dim)
+        self.output_bias = self._bias("output_bias")
+
+    def _kernel(self, name, width):
+        return self.add_weight(
+            name=name,
+            shape=(self.hidden_dim, width),
+            initializer=whisper_kernel_initializer(),
+        )
+
+    def _bias(self, name):
+        return self.add_weight(name=name, shape=(self.hidden_dim,), initializer="zeros")
+
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        key_value=None,
+        cache=None,
+        cache_index=None,
+        training=None,
+    ):
+        """Attends from `inputs` (batch, length, hidden).
+
+        Args:
+            attention_mask: bool (batch, 1, length, keys), True where a key
+                may be attended to. Boolean so that mixed precision never casts
+                it (a float16 mask constant would overflow).
+            key_value: cross-attention only: the result of `compute_key_value`.
+            cache: self-attention only: (batch, 2, heads, max_length, head_dim)
+                keys and values of earlier positions. `inputs` are written at
+                `cache_index` and the updated cache is returned as well.
+        """
+        if self.cross_attention:
+            query = self._project(inputs, self.query_kernel, self.query_bias)
+            key, value = key_value[:, 0], key_value[:, 1]
+        else:
+            query, key, value = self._project_query_key_value(inputs)
+            if cache is not None:
+                cache = ops.slice_update(
+                    cache,
+                    [0, 0, 0, cache_index, 0],
+                    ops.stack([key, value], axis=1),
+                )
+                key, value = cache[:, 0], cache[:, 1]
+        outputs = self._attend(query, key, value, attention_mask, training)
+        if cache is not None:
+            return outputs, cache
+        return outputs
+
+    def compute_key_value(self, encoder_sequence):
+        """Cross-attention keys and values, (batch, 2, heads, length, head_dim)."""
+        encoder_sequence = ops.cast(encoder_sequence, self.compute_dtype)
+        projected = ops.matmul(encoder_sequence, self.key_value_kernel)
+        key, value = ops.split(projected, 2, axis=-1)
+        value = value + self.value_bias
+        return ops.stack([self._split_heads(key), self._split_heads(value)], axis=1)
+
+    def _project_query_key_value(self, inputs):
+        projected = ops.matmul(inputs, self.query_kernel)
+        query, key, value = ops.split(projected, 3, axis=-1)
+        query = query + self.query_bias
+        value = value + self.value_bias
+        return tuple(self._split_heads(x) for x in (query, key, value))
+
+    def _project(self, inputs, kernel, bias):
+        return self._split_heads(ops.matmul(inputs, kernel) + bias)
+
+    def _split_heads(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def _attend(self, query, key, value, attention_mask, training):
+        scale = ops.cast(self.head_dim**-0.5, query.dtype)
+        scores = ops.matmul(query * scale, ops.transpose(key, (0, 1, 3, 2)))
+        scores = ops.cast(scores, "float32")
+        if attention_mask is not None:
+            scores = ops.where(attention_mask, scores, MASKED_SCORE)
+        probabilities = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probabilities = self._probability_dropout(probabilities, training=training)
+        context = ops.matmul(probabilities, value)
+        batch, length = ops.shape(context)[0], ops.shape(context)[2]
+        context = ops.reshape(
+            ops.transpose(context, (0, 2, 1, 3)), (batch, length, self.hidden_dim)
+        )
+        return ops.matmul(context, self.output_kernel) + self.output_bias
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "cross_attention": self.cross_attention,
+                "dropout": self.dropout,
+            }
+        )
+        return config

@@ -1,0 +1,339 @@
+"""WhisperAudioToText: speech recognition with the tied head and cached greedy decoding."""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from whisper import preset_io
+from whisper.whisper_audio_converter import WhisperAudioConverter
+from whisper.whisper_backbone import WhisperBackbone
+from whisper.whisper_tokenizer import WhisperTokenizer
+
+TASKS = ("transcribe", "translate")
+
+
+@keras.saving.register_keras_serializable(package="whisper")
+class WhisperAudioToText(keras.Model):
+    """A Whisper backbone with its language-model head, loss and `generate()`.
+
+    The head is the token embedding transposed (tied weights), so the task adds
+    no variables. Called on the backbone's inputs it returns logits
+    (batch, length, vocabulary). Its loss is cross-entropy over target tokens
+    only: positions where `decoder_padding_mask` (times any sample weight) is
+    zero contribute nothing. `generate()` decodes greedily with a key/value
+    cache and static shapes, so it compiles with XLA.
+
+    The language and task are stored with the model and saved in its preset, so
+    a fine-tuned model keeps decoding the language it was trained on.
+
+    Args:
+        backbone: a `WhisperBackbone`.
+        tokenizer: a `WhisperTokenizer`, needed to decode text and to build
+            the decoder prompt; without one pass `prompt_ids` to
+            `generate_token_ids`.
+        audio_converter: a `WhisperAudioConverter` turning raw 16 kHz audio
+            into features; defaults to one with the backbone's `num_mels`.
+        language: language code such as "en" for multilingual models; None
+            for English-only models.
+        task: "transcribe" or "translate".
+        suppress_tokens: token ids never generated. None suppresses every
+            special and timestamp token except end of text.
+        begin_suppress_tokens: token ids not generated first. None suppresses
+            end of text and, with a tokenizer, the lone space.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from whisper import WhisperAudioToText, WhisperBackbone
+
+    backbone = WhisperBackbone(
+        vocabulary_size=51864, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_encoder_sequence_length=200,
+    )
+    model = WhisperAudioToText(backbone)
+    features = np.random.rand(1, 200, 80).astype("float32")
+    token_ids = model.generate_token_ids(features, prompt_ids=[50257, 50362], max_length=8)
+    ```
+    """
+
+    def __init__(
+        self,
+        backbone,
+        tokenizer=None,
+        audio_converter=None,
+        language=None,
+        task="transcribe",
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        **kwargs,
+    ):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.audio_converter = audio_converter or WhisperAudioConverter(
+            num_mels=backbone.num_mels
+        )
+        self.language = language
+        self.task = task
+        self.suppress_tokens = suppress_tokens
+        self.begin_suppress_tokens = begin_suppress_tokens
+        self._compiled_decoders = {}
+
+    # Training -------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        """Logits (batch, length, vocabulary) for the backbone's inputs."""
+        hidden = self.backbone(inputs, training=training)["decoder_sequence_output"]
+        return self.backbone.decoder.logits(hidden)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean cross-entropy over the target tokens that are not padding."""
+        mask = ops.cast(x["decoder_padding_mask"], "float32")
+        if sample_weight is not None:
+            mask = mask * ops.cast(sample_weight, "float32")
+        return token_cross_entropy(y, y_pred, mask)
+
+    # Generation -----------------------------------------------------------
+
+    def generate(self, audio, max_length=None, jit_compile=True):
+        """Transcribes raw 16 kHz mono audio; returns one string per clip.
+
+        Args:
+            audio: a 1-D waveform, a (batch, samples) array, or a list of
+                1-D waveforms of any lengths.
+            max_length: most tokens per sequence, prompt included; defaults
+                to the backbone's `max_decoder_sequence_length`.
+            jit_compile: compile the decoding loop with XLA (TensorFlow).
+        """
+        if self.tokenizer is None:
+            raise ValueError(
+                "generate() needs a tokenizer to build the prompt and decode "
+                "text; use generate_token_ids(features, prompt_ids=...) without one."
+            )
+        features = self.audio_converter(_pad_clips(audio))
+        if len(ops.shape(features)) == 2:
+            features = features[None]
+        token_ids = self.generate_token_ids(
+            features, max_length=max_length, jit_compile=jit_compile
+        )
+        return self.tokenizer.detokenize(token_ids, skip_special_tokens=True)
+
+    def decoder_prompt_ids(self):
+        """<|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>."""
+        return self.tokenizer.decoder_prompt_ids(language=self.language, task=self.task)
+
+    def generate_token_ids(
+        self, features, prompt_ids=None, max_length=None, jit_compile=True
+    ):
+        """Greedy decoding from log-mel features; returns int32 (batch, max_length).
+
+        Each row holds the prompt, the generated tokens, then end of text up to
+        `max_length`. Decoding of a row stops at its first end of text, and the
+        loop stops when every row has.
+
+        Args:
+            features: float (batch, frames, num_mels).
+            prompt_ids: ids every row starts with, (prompt_length,) or
+                (batch, prompt_length); defaults to `decoder_prompt_ids()`.
+            max_length: most tokens per row, prompt included.
+            jit_compile: compile with XLA (TensorFlow backend).
+        """
+        features = ops.convert_to_tensor(features, "float32")
+        batch_size = ops.shape(features)[0]
+        prompt = np.asarray(
+            self.decoder_prompt_ids() if prompt_ids is None else prompt_ids, "int32"
+        )
+        if prompt.ndim == 1:
+            prompt = np.tile(prompt[None], (batch_size, 1))
+        max_length = max_length or self.backbone.max_decoder_sequence_length
+        self._check_lengths(prompt.shape[1], max_length)
+        decode = self._decoder(max_length, jit_compile)
+        token_ids = decode(
+            features,
+            ops.convert_to_tensor(prompt),
+            ops.convert_to_tensor(self._suppression_mask(self._suppressed_ids())),
+            ops.convert_to_tensor(self._suppression_mask(self._begin_suppressed_ids())),
+        )
+        return np.asarray(ops.convert_to_numpy(token_ids))
+
+    def _check_lengths(self, prompt_length, max_length):
+        limit = self.backbone.max_decoder_sequence_length
+        if not prompt_length < max_length <= limit:
+            raise ValueError(
+                f"max_length must be greater than the prompt length "
+                f"({prompt_length}) and at most max_decoder_sequence_length "
+                f"({limit}), got {max_length}."
+            )
+
+    def _decoder(self, max_length, jit_compile):
+        """The decoding function for `max_length`, compiled once and reused."""
+        key = (max_length, jit_compile)
+        if key not in self._compiled_decoders:
+
+            def decode(features, prompt, suppressed, begin_suppressed):
+                return self._greedy_decode(
+                    features, prompt, suppressed, begin_suppressed, max_length
+                )
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                decode = tf.function(decode, jit_compile=jit_compile)
+            self._compiled_decoders[key] = decode
+        return self._compiled_decoders[key]
+
+    def _greedy_decode(self, features, prompt, suppressed, begin_suppressed, max_length):
+        decoder = self.backbone.decoder
+        eos = self._end_of_text_id()
+        batch_size, prompt_length = ops.shape(prompt)[0], ops.shape(prompt)[1]
+        encoder_output = self.backbone.encoder(features)
+        cross_key_values = decoder.compute_cross_key_values(encoder_output)
+        cache = decoder.empty_cache(batch_size, max_length)
+        hidden, cache = decoder.call_with_cache(prompt, cross_key_values, cache, 0)
+        next_token = _pick(decoder.logits(hidden[:, -1]), begin_suppressed, suppressed)
+        padding = ops.full((batch_size, max_length - prompt_length), eos, "int32")
+        token_ids = ops.concatenate([prompt, padding], axis=1)
+        done = ops.zeros((batch_size,), "bool")
+
+        def not_finished(index, token_ids, next_token, done, cache):
+            return ops.logical_and(index < max_length, ops.logical_not(ops.all(done)))
+
+        def step(index, token_ids, next_token, done, cache):
+            token = ops.where(done, eos, next_token)
+            token_ids = ops.slice_update(token_ids, [0, index], token[:, None])
+            done = ops.logical_or(done, token == eos)
+            hidden, cache = decoder.call_with_cache(
+                token[:, None], cross_key_values, cache, index
+            )
+            next_token = _pick(decoder.logits(hidden[:, 0]), suppressed)
+            return index + 1, token_ids, next_token, done, cache
+
+        loop_state = (prompt_length, token_ids, next_token, done, cache)
+        _, token_ids, _, _, _ = ops.while_loop(not_finished, step, loop_state)
+        return token_ids
+
+    def _end_of_text_id(self):
+        if self.tokenizer is not None:
+            return self.tokenizer.eos_token_id
+        # Without a tokenizer, the standard layouts: 50256 English-only, else 50257.
+        return 50256 if self.backbone.vocabulary_size == 51864 else 50257
+
+    def _suppressed_ids(self):
+        if self.suppress_tokens is not None:
+            return list(self.suppress_tokens)
+        # No timestamps: nothing after end of text (specials, languages,
+        # timestamps) may be generated.
+        return list(range(self._end_of_text_id() + 1, self.backbone.vocabulary_size))
+
+    def _begin_suppressed_ids(self):
+        if self.begin_suppress_tokens is not None:
+            return list(self.begin_suppress_tokens)
+        blank = self.tokenizer.tokenize(" ") if self.tokenizer is not None else []
+        return [self._end_of_text_id(), *blank]
+
+    def _suppression_mask(self, token_ids):
+        mask = np.zeros((self.backbone.vocabulary_size,), "bool")
+        mask[np.asarray(token_ids, "int64")] = True
+        return mask
+
+    # Presets --------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "audio_converter": keras.saving.serialize_keras_object(self.audio_converter),
+            "language": self.language,
+            "task": self.task,
+            "suppress_tokens": self.suppress_tokens,
+            "begin_suppress_tokens": self.begin_suppress_tokens,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("backbone", "tokenizer", "audio_converter"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def _generation_config(self):
+        return {
+            "language": self.language,
+            "task": self.task,
+            "suppress_tokens": self.suppress_tokens,
+            "begin_suppress_tokens": self.begin_suppress_tokens,
+        }
+
+    def save_to_preset(self, preset_dir):
+        """Writes the backbone, tokenizer, audio converter and task.json."""
+        self.backbone.save_to_preset(preset_dir)
+        if self.tokenizer is not None:
+            self.tokenizer.save_to_preset(preset_dir)
+        self.audio_converter.save_to_preset(preset_dir)
+        preset_io.write_serialized(
+            os.path.join(preset_dir, preset_io.TASK_CONFIG_FILE),
+            self,
+            self._generation_config(),
+            keras_hub_class=False,
+        )
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Builds the task from a preset: backbone, tokenizer, converter, settings.
+
+        Args:
+            preset: a built-in name, a `kaggle://` or `hf://` handle, or a
+                preset directory (ours or keras_hub's).
+            load_weights: bool. False gives random weights.
+            **kwargs: overrides of the generation settings (`language`,
+                `task`, `suppress_tokens`, `begin_suppress_tokens`).
+        """
+        backbone = WhisperBackbone.from_preset(preset, load_weights=load_weights)
+        preset_dir = preset_io.resolve_preset(preset, WhisperBackbone.presets)
+        tokenizer = WhisperTokenizer.from_preset(preset_dir)
+        converter_path = os.path.join(preset_dir, preset_io.AUDIO_CONVERTER_CONFIG_FILE)
+        audio_converter = None
+        if os.path.exists(converter_path):
+            audio_converter = WhisperAudioConverter.from_preset(preset_dir)
+        settings = {}
+        task_path = os.path.join(preset_dir, preset_io.TASK_CONFIG_FILE)
+        if os.path.exists(task_path):
+            settings = preset_io.read_serialized(task_path, cls)
+        return cls(
+            backbone,
+            tokenizer=tokenizer,
+            audio_converter=audio_converter,
+            **{**settings, **kwargs},
+        )
+
+
+def token_cross_entropy(target_ids, logits, mask):
+    """Mean cross-entropy over positions where `mask` is nonzero, in float32."""
+    losses = keras.losses.sparse_categorical_crossentropy(
+        target_ids, ops.cast(logits, "float32"), from_logits=True
+    )
+    return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def _pick(logits, *suppression_masks):
+    """Greedy choice among tokens that no mask suppresses."""
+    logits = ops.cast(logits, "float32")
+    for mask in suppression_masks:
+        logits = ops.where(mask[None, :], -np.inf, logits)
+    return ops.cast(ops.argmax(logits, axis=-1), "int32")
+
+
+def _pad_clips(audio):
+    """A list of clips of any lengths as one zero-padded (batch, samples) array."""
+    if not isinstance(audio, (list, tuple)):
+        return audio
+    clips = [np.asarray(clip, "float32") for clip in audio]
+    longest = max(len(clip) for clip in clips)
+    return np.stack([np.pad(clip, (0, longest - len(clip))) for clip in clips])

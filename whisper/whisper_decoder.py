@@ -1,0 +1,204 @@
+"""Whisper's text decoder: token and position embeddings, transformer layers."""
+
+import keras
+from keras import ops
+
+from whisper.whisper_attention import float32_policy_for
+from whisper.whisper_attention import whisper_kernel_initializer
+from whisper.whisper_decoder_layer import WhisperDecoderLayer
+from whisper.whisper_encoder_layer import LAYER_NORM_EPSILON
+
+
+class WhisperDecoder(keras.layers.Layer):
+    """Maps token ids and the encoder's output to (batch, length, hidden).
+
+    Token plus learned position embeddings (unscaled), pre-norm decoder layers
+    with causal self-attention and cross-attention, a final layer norm. The
+    token embedding doubles as the language-model head (`logits`).
+
+    Two ways to run it: `call` on whole sequences (training, scoring), and
+    `call_with_cache` for incremental decoding, where each layer's
+    cross-attention keys and values are computed once per utterance
+    (`compute_cross_key_values`) and self-attention keys and values accumulate
+    in a fixed-size cache so that shapes stay static under XLA.
+
+    Args:
+        vocabulary_size: int. Number of tokens.
+        num_layers: int. Number of transformer layers.
+        num_heads: int. Attention heads per layer.
+        hidden_dim: int. Width of the residual stream.
+        intermediate_dim: int. Width of each feedforward's hidden layer.
+        max_sequence_length: int. Rows of the position embedding.
+        dropout: float. Dropout rate.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from whisper.whisper_decoder import WhisperDecoder
+
+    decoder = WhisperDecoder(100, 2, 2, 8, 16, max_sequence_length=12)
+    decoder(
+        np.ones((1, 4), "int32"), np.ones((1, 6, 8), "float32")
+    ).shape  # (1, 4, 8)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        max_sequence_length,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.max_sequence_length = max_sequence_length
+        self.dropout = dropout
+        self.embeddings_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="embeddings_dropout"
+        )
+        self.transformer_layers = [
+            WhisperDecoderLayer(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                dtype=self.dtype_policy,
+                name=f"layer_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=LAYER_NORM_EPSILON,
+            dtype=float32_policy_for(self.dtype_policy),
+            name="layer_norm",
+        )
+
+    def build(self, token_ids_shape):
+        self.token_embedding = self.add_weight(
+            name="token_embedding",
+            shape=(self.vocabulary_size, self.hidden_dim),
+            initializer=whisper_kernel_initializer(),
+        )
+        self.position_embedding = self.add_weight(
+            name="position_embedding",
+            shape=(self.max_sequence_length, self.hidden_dim),
+            initializer=whisper_kernel_initializer(),
+        )
+        hidden_shape = (token_ids_shape[0], None, self.hidden_dim)
+        for layer in self.transformer_layers:
+            layer.build(hidden_shape)
+        self.layer_norm.build(hidden_shape)
+
+    def call(self, token_ids, encoder_sequence, padding_mask=None, training=None):
+        length = ops.shape(token_ids)[1]
+        x = self.embed(token_ids, start_index=0, training=training)
+        mask = causal_mask(length, length, query_offset=0)
+        if padding_mask is not None:
+            # Padded tokens are never attended to; keras_hub masks keys only.
+            keys_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+            mask = ops.logical_and(mask, keys_mask)
+        for layer in self.transformer_layers:
+            x = layer(
+                x,
+                encoder_sequence=encoder_sequence,
+                self_attention_mask=mask,
+                training=training,
+            )
+        # The norm computes in float32; outputs follow the model's policy.
+        return ops.cast(self.layer_norm(x), self.compute_dtype)
+
+    def embed(self, token_ids, start_index, training=None):
+        """Token plus position embeddings for tokens at `start_index` onwards."""
+        length = ops.shape(token_ids)[1]
+        tokens = ops.take(self.token_embedding, token_ids, axis=0)
+        positions = ops.slice(
+            self.position_embedding, [start_index, 0], [length, self.hidden_dim]
+        )
+        x = ops.cast(tokens + positions, self.compute_dtype)
+        return self.embeddings_dropout(x, training=training)
+
+    def compute_cross_key_values(self, encoder_sequence):
+        """Per layer, cross-attention keys and values for `call_with_cache`."""
+        return ops.stack(
+            [
+                layer.cross_attention.compute_key_value(encoder_sequence)
+                for layer in self.transformer_layers
+            ]
+        )
+
+    def empty_cache(self, batch_size, max_length):
+        """Zeros for every layer's self-attention keys and values."""
+        head_dim = self.hidden_dim // self.num_heads
+        shape = (self.num_layers, batch_size, 2, self.num_heads, max_length, head_dim)
+        return ops.zeros(shape, dtype=self.compute_dtype)
+
+    def call_with_cache(self, token_ids, cross_key_values, cache, cache_index):
+        """Decodes `token_ids` placed at `cache_index`, given earlier positions.
+
+        Args:
+            token_ids: int (batch, length), the tokens at positions
+                `cache_index` .. `cache_index + length - 1`.
+            cross_key_values: from `compute_cross_key_values`.
+            cache: from `empty_cache` or an earlier call; positions before
+                `cache_index` must be filled.
+            cache_index: int scalar tensor or Python int.
+
+        Returns:
+            `(hidden, cache)`: the final-norm outputs (batch, length, hidden)
+            and the cache with these tokens' keys and values written in.
+        """
+        length = ops.shape(token_ids)[1]
+        x = self.embed(token_ids, start_index=cache_index)
+        mask = causal_mask(length, ops.shape(cache)[4], query_offset=cache_index)
+        layer_caches = []
+        for index, layer in enumerate(self.transformer_layers):
+            x, layer_cache = layer(
+                x,
+                self_attention_mask=mask,
+                cross_key_value=cross_key_values[index],
+                self_attention_cache=cache[index],
+                cache_index=cache_index,
+            )
+            layer_caches.append(layer_cache)
+        return ops.cast(self.layer_norm(x), self.compute_dtype), ops.stack(layer_caches)
+
+    def logits(self, hidden):
+        """The tied language-model head: `hidden @ token_embedding^T`."""
+        hidden = ops.cast(hidden, self.compute_dtype)
+        embedding = ops.cast(self.token_embedding, self.compute_dtype)
+        return ops.matmul(hidden, ops.transpose(embedding))
+
+    def compute_output_shape(self, token_ids_shape, encoder_sequence_shape=None):
+        return tuple(token_ids_shape) + (self.hidden_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "max_sequence_length": self.max_sequence_length,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+def causal_mask(query_length, key_length, query_offset):
+    """bool (1, 1, query_length, key_length): query i sees keys <= offset + i."""
+    query_positions = ops.arange(query_length) + query_offset
+    key_positions = ops.arange(key_length)
+    mask = key_positions[None, :] <= query_positions[:, None]
+    return mask[None, None, :, :]

@@ -1,0 +1,681 @@
+"""Whisper's byte-level BPE tokenizer, interchangeable with keras_hub's."""
+
+import json
+import numbers
+import os
+import re
+
+import keras
+import numpy as np
+import tokenizers
+from tokenizers import decoders
+from tokenizers import models
+from tokenizers import pre_tokenizers
+
+from whisper.preset_io import TOKENIZER_ASSET_DIR
+from whisper.preset_io import TOKENIZER_CONFIG_FILE
+from whisper.preset_io import PresetError
+from whisper.preset_io import read_serialized
+from whisper.preset_io import resolve_preset
+from whisper.preset_io import write_serialized
+from whisper.whisper_presets import backbone_presets
+
+VOCABULARY_FILE = "vocabulary.json"
+MERGES_FILE = "merges.txt"
+
+START_OF_TRANSCRIPT_TOKEN = "<|startoftranscript|>"
+END_OF_TEXT_TOKEN = "<|endoftext|>"
+NO_TIMESTAMPS_TOKEN = "<|notimestamps|>"
+TASK_TOKENS = {"transcribe": "<|transcribe|>", "translate": "<|translate|>"}
+REQUIRED_SPECIAL_TOKENS = (
+    START_OF_TRANSCRIPT_TOKEN,
+    END_OF_TEXT_TOKEN,
+    NO_TIMESTAMPS_TOKEN,
+    *TASK_TOKENS.values(),
+)
+
+# English-only Whisper reuses GPT-2's byte-level vocabulary, which ends with
+# <|endoftext|> = 50256; the multilingual vocabulary holds one more byte-level
+# token, so there <|endoftext|> is 50257. Both vocabularies list the same
+# language tokens in a Hugging Face tokenizer.json, so only this id tells
+# which kind of model the file belongs to.
+ENGLISH_ONLY_END_OF_TEXT_ID = 50256
+ENGLISH = "en"
+
+LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")
+
+# keras_hub writes the layer fields of its tokenizer into tokenizer.json.
+DEFAULT_NAME = "whisper_tokenizer"
+INTEGER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+
+
+@keras.saving.register_keras_serializable(package="whisper")
+class WhisperTokenizer:
+    """Whisper's byte-level BPE tokenizer (GPT-2's, plus Whisper's tokens).
+
+    Encodes text to token ids and back with Hugging Face `tokenizers`, giving
+    the ids of OpenAI's and Hugging Face's Whisper tokenizers. Special and
+    language tokens written inside text stay whole (`"a<|endoftext|>b"` is
+    three tokens). Presets are read and written in keras_hub's format, so
+    `keras_hub.models.WhisperTokenizer` loads what `save_to_preset` writes
+    and this class loads keras_hub's presets.
+
+    A tokenizer with `language_tokens` is multilingual: its decoder prompt
+    names a language and a task. An English-only tokenizer (no
+    `language_tokens`) only transcribes English, so its prompt names neither.
+
+    Args:
+        vocabulary: dict mapping byte-level tokens to ids, or the path of a
+            `vocabulary.json` file holding one.
+        merges: list of merge rules such as `"Ġ t"`, or the path of a
+            `merges.txt` file with one rule a line.
+        special_tokens: dict mapping special tokens to ids, or the path of a
+            JSON file holding one. Must contain `<|startoftranscript|>`,
+            `<|endoftext|>`, `<|notimestamps|>`, `<|transcribe|>` and
+            `<|translate|>`.
+        language_tokens: dict mapping language tokens such as `<|en|>` to
+            ids, or the path of a JSON file holding one. `None` (the default)
+            makes an English-only tokenizer.
+        sequence_length: int. When set, `tokenize` truncates or pads (with
+            `pad_token_id`) every sequence to this length.
+        add_prefix_space: bool. Whether to add a space before text, so that
+            its first word encodes as a word inside a sentence does.
+        unsplittable_tokens: list of tokens kept whole when they appear in
+            text. Defaults to every special and language token.
+        config_file: name of the preset file holding this tokenizer's config;
+            its assets live in `assets/<name without extension>/`.
+        name: name written into the preset, as keras_hub names its layer.
+        trainable: kept only so that keras_hub's config round-trips.
+        dtype: an integer dtype name or keras_hub's `DTypePolicy` config;
+            ids are returned as Python ints whatever it says.
+
+    Example:
+
+    >>> vocabulary = {
+    ...     "h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "he": 5, "ll": 6,
+    ...     "hell": 7, "hello": 8, "Ġhello": 9,
+    ... }
+    >>> merges = ["h e", "l l", "he ll", "hell o", "Ġ hello"]
+    >>> special_tokens = {
+    ...     "<|endoftext|>": 10, "<|startoftranscript|>": 11,
+    ...     "<|translate|>": 12, "<|transcribe|>": 13, "<|notimestamps|>": 14,
+    ... }
+    >>> tokenizer = WhisperTokenizer(vocabulary, merges, special_tokens)
+    >>> tokenizer("hello hello")
+    [8, 9]
+    >>> tokenizer(["hello", "hello<|endoftext|>"])
+    [[8], [8, 10]]
+    >>> tokenizer.training_target_ids("hello")
+    [11, 14, 9, 10]
+    >>> tokenizer.detokenize([11, 14, 9, 10, 10])
+    '<|startoftranscript|><|notimestamps|> hello<|endoftext|><|endoftext|>'
+    >>> tokenizer.detokenize([11, 14, 9, 10, 10], skip_special_tokens=True)
+    ' hello'
+
+    Real vocabularies come from a preset or a Hugging Face tokenizer.json:
+
+    ```python
+    tokenizer = WhisperTokenizer.from_preset("/path/to/whisper_tiny_en")
+    tokenizer = WhisperTokenizer.from_tokenizer_json("/path/to/tokenizer.json")
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary=None,
+        merges=None,
+        special_tokens=None,
+        language_tokens=None,
+        *,
+        sequence_length=None,
+        add_prefix_space=False,
+        unsplittable_tokens=None,
+        config_file=TOKENIZER_CONFIG_FILE,
+        name=DEFAULT_NAME,
+        trainable=True,
+        dtype="int32",
+    ):
+        for argument, value in (
+            ("vocabulary", vocabulary),
+            ("merges", merges),
+            ("special_tokens", special_tokens),
+        ):
+            if value is None:
+                raise ValueError(
+                    f"WhisperTokenizer needs `{argument}`. A keras_hub "
+                    f"tokenizer.json keeps the vocabulary and merges in its "
+                    f"preset's assets: load it with "
+                    f"WhisperTokenizer.from_preset(preset_dir)."
+                )
+        self.vocabulary = _load_json_dict(vocabulary, "vocabulary")
+        self.merges = _load_merges(merges)
+        self._special_token_dict = _load_json_dict(special_tokens, "special_tokens")
+        self.language_tokens = (
+            None
+            if language_tokens is None
+            else _load_json_dict(language_tokens, "language_tokens")
+        )
+        _check_special_tokens(self._special_token_dict, self.language_tokens)
+        if unsplittable_tokens is None:
+            unsplittable_tokens = self.special_tokens + list(
+                self.language_tokens or {}
+            )
+        self.unsplittable_tokens = list(unsplittable_tokens)
+        self.sequence_length = sequence_length
+        self.add_prefix_space = add_prefix_space
+        self.config_file = config_file
+        self.name = name
+        self.trainable = trainable
+        self.dtype = _integer_dtype_name(dtype)
+
+        # Like keras_hub, special and language tokens join the vocabulary so
+        # that `token_to_id`, `id_to_token` and decoding know them.
+        self._token_to_id = {
+            **self.vocabulary,
+            **(self.language_tokens or {}),
+            **self._special_token_dict,
+        }
+        _check_unique_ids(self._token_to_id)
+        self._non_text_ids = frozenset(self.special_token_ids) | frozenset(
+            (self.language_tokens or {}).values()
+        )
+        self._tokenizer = self._build_tokenizer()
+
+    def _build_tokenizer(self):
+        merge_pairs = _merge_pairs(self.merges, self._token_to_id)
+        tokenizer = tokenizers.Tokenizer(
+            models.BPE(vocab=self._token_to_id, merges=merge_pairs)
+        )
+        missing = [t for t in self.unsplittable_tokens if t not in self._token_to_id]
+        if missing:
+            raise ValueError(
+                f"Unsplittable tokens {missing} are not in the vocabulary, "
+                f"the special tokens or the language tokens."
+            )
+        # Added as special tokens, they are matched in text before the
+        # pre-tokenizer runs and so never reach BPE; their ids are the ones
+        # already in the vocabulary.
+        tokenizer.add_special_tokens(self.unsplittable_tokens)
+        # GPT-2's split regex (ByteLevel's `use_regex`), as OpenAI's tiktoken
+        # and Hugging Face's Whisper tokenizer.json use.
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
+            add_prefix_space=self.add_prefix_space
+        )
+        tokenizer.decoder = decoders.ByteLevel()
+        return tokenizer
+
+    # Special tokens.
+
+    @property
+    def bos_token_id(self):
+        """Id of `<|startoftranscript|>`, the first token of every prompt."""
+        return self._special_token_dict[START_OF_TRANSCRIPT_TOKEN]
+
+    @property
+    def eos_token_id(self):
+        """Id of `<|endoftext|>`, which ends every transcript."""
+        return self._special_token_dict[END_OF_TEXT_TOKEN]
+
+    @property
+    def pad_token_id(self):
+        """Padding id: `<|endoftext|>`, as in keras_hub and OpenAI."""
+        return self.eos_token_id
+
+    @property
+    def no_timestamps_token_id(self):
+        return self._special_token_dict[NO_TIMESTAMPS_TOKEN]
+
+    @property
+    def transcribe_token_id(self):
+        return self._special_token_dict[TASK_TOKENS["transcribe"]]
+
+    @property
+    def translate_token_id(self):
+        return self._special_token_dict[TASK_TOKENS["translate"]]
+
+    @property
+    def special_tokens(self):
+        """The special tokens (a list), as keras_hub lists them."""
+        return list(self._special_token_dict)
+
+    @property
+    def special_token_ids(self):
+        return list(self._special_token_dict.values())
+
+    @property
+    def is_multilingual(self):
+        return self.language_tokens is not None
+
+    # Vocabulary.
+
+    def vocabulary_size(self):
+        """Number of tokens, special and language tokens included."""
+        return len(self._token_to_id)
+
+    def token_to_id(self, token):
+        token_id = self._tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ValueError(f"Token {token!r} is not in the vocabulary.")
+        return token_id
+
+    def id_to_token(self, token_id):
+        token = None
+        if isinstance(token_id, numbers.Integral) and token_id >= 0:
+            token = self._tokenizer.id_to_token(int(token_id))
+        if token is None:
+            raise ValueError(f"Id {token_id!r} is not in the vocabulary.")
+        return token
+
+    def language_token_id(self, language):
+        """Id of a language token, given as `"en"` or `"<|en|>"`."""
+        if not self.is_multilingual:
+            raise ValueError(
+                f"This tokenizer is English-only and has no language tokens "
+                f"(asked for language={language!r}). Use a multilingual "
+                f"tokenizer, one built with `language_tokens`."
+            )
+        token = language
+        if not str(language).startswith("<|"):
+            token = f"<|{language}|>"
+        if token not in self.language_tokens:
+            raise ValueError(
+                f"Unknown language {language!r}. Use one of: "
+                f"{', '.join(self._language_codes())}."
+            )
+        return self.language_tokens[token]
+
+    def _language_codes(self):
+        by_id = sorted(self.language_tokens, key=self.language_tokens.get)
+        return [token.removeprefix("<|").removesuffix("|>") for token in by_id]
+
+    # Decoder prompts and training targets.
+
+    def decoder_prompt_ids(self, language=None, task="transcribe", timestamps=False):
+        """The ids a decoder starts from, before any text.
+
+        `[<|startoftranscript|>, <|lang|>, <|task|>, <|notimestamps|>]` for a
+        multilingual tokenizer, which needs a `language`. An English-only
+        tokenizer gives `[<|startoftranscript|>, <|notimestamps|>]`: it only
+        transcribes English, so it accepts `language` `None` or `"en"` and
+        `task="transcribe"`. `timestamps=True` drops `<|notimestamps|>`.
+        """
+        if task not in TASK_TOKENS:
+            raise ValueError(
+                f"Unknown task {task!r}. Use one of: "
+                f"{', '.join(repr(t) for t in TASK_TOKENS)}."
+            )
+        prompt = [self.bos_token_id]
+        if self.is_multilingual:
+            prompt += self._language_and_task_ids(language, task)
+        else:
+            self._check_english_only_request(language, task)
+        if not timestamps:
+            prompt.append(self.no_timestamps_token_id)
+        return prompt
+
+    def _language_and_task_ids(self, language, task):
+        if language is None:
+            raise ValueError(
+                f"A multilingual tokenizer needs a `language` for its prompt. "
+                f"Use one of: {', '.join(self._language_codes())}."
+            )
+        task_id = self._special_token_dict[TASK_TOKENS[task]]
+        return [self.language_token_id(language), task_id]
+
+    def _check_english_only_request(self, language, task):
+        if language not in (None, ENGLISH, f"<|{ENGLISH}|>"):
+            raise ValueError(
+                f"language={language!r} needs a multilingual tokenizer. This "
+                f"tokenizer is English-only: use language=None or 'en'."
+            )
+        if task != "transcribe":
+            raise ValueError(
+                f"task={task!r} needs a multilingual tokenizer. This "
+                f"tokenizer is English-only: it only supports task='transcribe'."
+            )
+
+    def training_target_ids(self, text, language=None, task="transcribe"):
+        """Decoder ids to train on: prompt, transcript, `<|endoftext|>`.
+
+        The transcript is encoded the way OpenAI's models write it: with
+        exactly one leading space (`"Hello."` and `"  Hello."` both encode
+        as `" Hello."`), because the pretrained models predict a space
+        before the first word. A transcript that is empty or only whitespace
+        adds no text tokens. The prompt has no timestamps; `language` and
+        `task` are those of `decoder_prompt_ids`. `text` may be a string or a
+        list of strings (then a list of id lists comes back).
+        """
+        prompt = self.decoder_prompt_ids(language=language, task=task)
+        texts, batched = _as_text_batch(text)
+        with_space = [f" {t.lstrip()}" if t.strip() else "" for t in texts]
+        encodings = self._tokenizer.encode_batch(with_space, add_special_tokens=False)
+        targets = [prompt + e.ids + [self.eos_token_id] for e in encodings]
+        return targets if batched else targets[0]
+
+    # Encoding and decoding.
+
+    def tokenize(self, inputs):
+        """Encodes a string to a list of ids, or a batch to a list of lists.
+
+        `inputs` is a string, bytes (UTF-8), or a list, tuple or 1-D array of
+        them. With `sequence_length` set, sequences are truncated or padded.
+        """
+        texts, batched = _as_text_batch(inputs)
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        ids = [self._fit_to_sequence_length(e.ids) for e in encodings]
+        return ids if batched else ids[0]
+
+    def __call__(self, inputs):
+        return self.tokenize(inputs)
+
+    def _fit_to_sequence_length(self, ids):
+        if self.sequence_length is None:
+            return ids
+        ids = ids[: self.sequence_length]
+        return ids + [self.pad_token_id] * (self.sequence_length - len(ids))
+
+    def detokenize(self, inputs, skip_special_tokens=False):
+        """Decodes ids to a string, or a batch of sequences to a list of them.
+
+        `inputs` is an int, a list of ints, a list of lists (rows may differ
+        in length), or a 0-, 1- or 2-D array or tensor. Ids outside the
+        vocabulary (such as timestamp ids of a vocabulary without them)
+        decode to nothing, as in keras_hub. `skip_special_tokens=True` also
+        drops special and language tokens, so padding after
+        `<|endoftext|>` disappears too.
+        """
+        sequences, batched = _as_id_batch(inputs)
+        if skip_special_tokens:
+            sequences = [
+                [i for i in ids if i not in self._non_text_ids] for ids in sequences
+            ]
+        texts = self._tokenizer.decode_batch(sequences, skip_special_tokens=False)
+        return texts if batched else texts[0]
+
+    # Serialization.
+
+    def get_config(self):
+        """Every constructor argument, vocabulary and merges included."""
+        return {
+            "vocabulary": dict(self.vocabulary),
+            "merges": list(self.merges),
+            **self._preset_config(),
+        }
+
+    def _preset_config(self):
+        # keras_hub's keys, in keras_hub's order; the vocabulary and merges
+        # go to the preset's assets instead.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": self.dtype},
+                "registered_name": None,
+            },
+            "config_file": self.config_file,
+            "sequence_length": self.sequence_length,
+            "add_prefix_space": self.add_prefix_space,
+            "unsplittable_tokens": list(self.unsplittable_tokens),
+            "special_tokens": dict(self._special_token_dict),
+            "language_tokens": (
+                None if self.language_tokens is None else dict(self.language_tokens)
+            ),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def save_to_preset(self, preset_dir):
+        """Writes `tokenizer.json` and its assets as keras_hub writes them.
+
+        Like keras_hub, the assets hold the vocabulary as given, without the
+        special and language tokens that the tokenizer adds to it.
+        """
+        asset_dir = os.path.join(preset_dir, _asset_dir(self.config_file))
+        os.makedirs(asset_dir, exist_ok=True)
+        _write_text_atomically(
+            os.path.join(asset_dir, VOCABULARY_FILE), json.dumps(self.vocabulary)
+        )
+        _write_text_atomically(
+            os.path.join(asset_dir, MERGES_FILE),
+            "".join(f"{merge}\n" for merge in self.merges),
+        )
+        # Written last, so a preset with a config always has its assets.
+        write_serialized(
+            os.path.join(preset_dir, self.config_file), self, self._preset_config()
+        )
+
+    @classmethod
+    def from_preset(cls, preset, config_file=TOKENIZER_CONFIG_FILE, **kwargs):
+        """Loads a tokenizer that `save_to_preset` or keras_hub wrote.
+
+        Args:
+            preset: a built-in preset name, a `kaggle://` or `hf://` handle,
+                or a local preset directory.
+            config_file: the tokenizer's config file inside the preset.
+            **kwargs: constructor arguments that override the preset's, such
+                as `sequence_length`.
+        """
+        preset_dir = resolve_preset(preset, backbone_presets)
+        config = read_serialized(os.path.join(preset_dir, config_file), cls)
+        asset_dir = os.path.join(preset_dir, _asset_dir(config_file))
+        assets = {
+            "vocabulary": _existing_asset(asset_dir, VOCABULARY_FILE, preset),
+            "merges": _existing_asset(asset_dir, MERGES_FILE, preset),
+        }
+        return cls.from_config({**config, **assets, **kwargs})
+
+    @classmethod
+    def from_tokenizer_json(cls, path, multilingual=None, **kwargs):
+        """Builds the tokenizer from a Hugging Face `tokenizer.json`.
+
+        Added tokens named like `<|en|>` are language tokens; every other
+        added token (`<|endoftext|>`, `<|notimestamps|>`, timestamps, ...) is
+        a special token. Hugging Face lists language tokens for English-only
+        models too, although those models never use them, so by default a
+        file is multilingual only when its `<|endoftext|>` id is not GPT-2's
+        50256 (multilingual: 50257); the language tokens of an English-only
+        file are dropped. Pass `multilingual` to decide otherwise.
+
+        Args:
+            path: a `tokenizer.json` file, or a directory holding one.
+            multilingual: `None` to decide from the ids, or a bool.
+            **kwargs: further constructor arguments.
+        """
+        if os.path.isdir(path):
+            path = os.path.join(path, "tokenizer.json")
+        data = _read_tokenizer_json(path)
+        added = {token["content"]: token["id"] for token in data.get("added_tokens", [])}
+        languages = {t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)}
+        special_tokens = {t: i for t, i in added.items() if t not in languages}
+        if multilingual is None:
+            multilingual = bool(languages) and (
+                special_tokens.get(END_OF_TEXT_TOKEN) != ENGLISH_ONLY_END_OF_TEXT_ID
+            )
+        if multilingual and not languages:
+            raise ValueError(f"'{path}' lists no language tokens such as <|en|>.")
+        pre_tokenizer = data.get("pre_tokenizer") or {}
+        return cls(
+            vocabulary=data["model"]["vocab"],
+            merges=[m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]],
+            special_tokens=special_tokens,
+            language_tokens=languages if multilingual else None,
+            add_prefix_space=pre_tokenizer.get("add_prefix_space", False),
+            **kwargs,
+        )
+
+
+def _load_json_dict(dict_or_path, argument):
+    if isinstance(dict_or_path, (str, os.PathLike)):
+        with open(dict_or_path, encoding="utf-8") as file:
+            dict_or_path = json.load(file)
+    if not isinstance(dict_or_path, dict):
+        raise ValueError(
+            f"`{argument}` must be a dict or the path of a JSON file holding "
+            f"one, got {type(dict_or_path).__name__}."
+        )
+    return dict(dict_or_path)
+
+
+def _load_merges(merges):
+    if isinstance(merges, (str, os.PathLike)):
+        with open(merges, encoding="utf-8") as file:
+            merges = [line.rstrip() for line in file]
+    return [m if isinstance(m, str) else " ".join(m) for m in merges if m]
+
+
+def _merge_pairs(merges, vocabulary):
+    pairs = []
+    for merge in merges:
+        # merges.txt files may start with a "#version: 0.2" header.
+        if merge.lstrip().startswith("#version:"):
+            continue
+        pair = tuple(merge.split(" "))
+        if len(pair) != 2 or not all(token in vocabulary for token in pair):
+            raise ValueError(
+                f"Merge rule {merge!r} is not two vocabulary tokens separated "
+                f"by a space."
+            )
+        pairs.append(pair)
+    return pairs
+
+
+def _check_special_tokens(special_tokens, language_tokens):
+    missing = [t for t in REQUIRED_SPECIAL_TOKENS if t not in special_tokens]
+    if missing:
+        raise ValueError(
+            f"`special_tokens` lacks {missing}; a Whisper tokenizer needs "
+            f"all of {list(REQUIRED_SPECIAL_TOKENS)}."
+        )
+    if language_tokens is not None and not language_tokens:
+        raise ValueError(
+            "`language_tokens` is empty. Pass None for an English-only "
+            "tokenizer."
+        )
+
+
+def _check_unique_ids(token_to_id):
+    tokens_by_id = {}
+    for token, token_id in token_to_id.items():
+        if token_id in tokens_by_id:
+            raise ValueError(
+                f"Tokens {tokens_by_id[token_id]!r} and {token!r} share id "
+                f"{token_id}."
+            )
+        tokens_by_id[token_id] = token
+
+
+def _integer_dtype_name(dtype):
+    if isinstance(dtype, dict):  # keras_hub's serialized DTypePolicy.
+        dtype = dtype["config"]["name"]
+    dtype = getattr(dtype, "name", dtype)
+    if dtype not in INTEGER_DTYPES:
+        raise ValueError(
+            f"WhisperTokenizer returns integer ids; dtype {dtype!r} is not one "
+            f"of {list(INTEGER_DTYPES)}."
+        )
+    return dtype
+
+
+def _as_text_batch(inputs):
+    """Returns (list of str, whether `inputs` was a batch)."""
+    if hasattr(inputs, "numpy"):  # A TensorFlow string tensor.
+        inputs = inputs.numpy()
+    if isinstance(inputs, np.ndarray):
+        inputs = inputs.tolist()
+    if isinstance(inputs, (str, bytes)):
+        return [_as_text(inputs)], False
+    if isinstance(inputs, (list, tuple)):
+        return [_as_text(text) for text in inputs], True
+    raise TypeError(
+        f"Expected a string or a list of strings, got {type(inputs).__name__}."
+    )
+
+
+def _as_text(text):
+    if isinstance(text, bytes):
+        return text.decode("utf-8")
+    if not isinstance(text, str):
+        raise TypeError(
+            f"Expected a string or a list of strings; found an element of "
+            f"type {type(text).__name__}."
+        )
+    return text
+
+
+def _as_id_batch(inputs):
+    """Returns (list of lists of int, whether `inputs` was a batch)."""
+    if hasattr(inputs, "to_list"):  # A tf.RaggedTensor.
+        inputs = inputs.to_list()
+    if isinstance(inputs, (list, tuple)):
+        if not inputs or _is_id(inputs[0]):
+            return [_as_ids(inputs)], False
+        return [_as_ids(row) for row in inputs], True
+    array = np.asarray(inputs)
+    if array.ndim == 0:
+        return [_as_ids([array.item()])], False
+    if array.ndim == 1:
+        return [_as_ids(array)], False
+    if array.ndim == 2:
+        return [_as_ids(row) for row in array], True
+    raise ValueError(f"Expected at most 2 dimensions of ids, got shape {array.shape}.")
+
+
+def _is_id(value):
+    return isinstance(value, (numbers.Integral, np.integer)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0
+    )
+
+
+def _as_ids(row):
+    array = np.asarray(row)
+    if array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"Token ids must be integers, got dtype {array.dtype}.")
+    ids = array.astype(np.int64).reshape(-1).tolist()
+    negative = [i for i in ids if i < 0]
+    if negative:
+        raise ValueError(
+            f"Token ids must not be negative, got {negative[0]}. Replace "
+            f"label padding such as -100 with `pad_token_id` before decoding."
+        )
+    return ids
+
+
+def _asset_dir(config_file):
+    # keras_hub names the asset folder after the config file:
+    # tokenizer.json -> assets/tokenizer.
+    assets_root = os.path.dirname(TOKENIZER_ASSET_DIR)
+    return os.path.join(assets_root, config_file.split(".")[0])
+
+
+def _existing_asset(asset_dir, file_name, preset):
+    path = os.path.join(asset_dir, file_name)
+    if not os.path.isfile(path):
+        raise PresetError(
+            f"Preset '{preset}' lacks the tokenizer asset '{path}'."
+        )
+    return path
+
+
+def _write_text_atomically(path, text):
+    # Through a temporary file, so a reader never sees half a file.
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def _read_tokenizer_json(path):
+    with open(path, encoding="utf-8") as file:
+        data = json.load(file)
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        raise ValueError(
+            f"'{path}' is not a Hugging Face tokenizer.json with a BPE model. "
+            f"A keras_hub preset's tokenizer.json loads with "
+            f"WhisperTokenizer.from_preset(preset_dir)."
+        )
+    return data
