@@ -42,11 +42,19 @@ REQUIRED_SPECIAL_TOKENS = (
 ENGLISH_ONLY_END_OF_TEXT_ID = 50256
 ENGLISH = "en"
 
-LANGUAGE_TOKEN = re.compile(r"<\|([a-z]{2,3})\|>")
+LANGUAGE_TOKEN = re.compile(r"<\|[a-z]{2,3}\|>")
 
 # keras_hub writes the layer fields of its tokenizer into tokenizer.json.
 DEFAULT_NAME = "whisper_tokenizer"
-INTEGER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+INTEGER_DTYPES = (
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+)
 
 
 @keras.saving.register_keras_serializable(package="whisper")
@@ -149,7 +157,9 @@ class WhisperTokenizer:
                 )
         self.vocabulary = _load_json_dict(vocabulary, "vocabulary")
         self.merges = _load_merges(merges)
-        self._special_token_dict = _load_json_dict(special_tokens, "special_tokens")
+        self._special_token_dict = _load_json_dict(
+            special_tokens, "special_tokens"
+        )
         self.language_tokens = (
             None
             if language_tokens is None
@@ -186,7 +196,9 @@ class WhisperTokenizer:
         tokenizer = tokenizers.Tokenizer(
             models.BPE(vocab=self._token_to_id, merges=merge_pairs)
         )
-        missing = [t for t in self.unsplittable_tokens if t not in self._token_to_id]
+        missing = [
+            t for t in self.unsplittable_tokens if t not in self._token_to_id
+        ]
         if missing:
             raise ValueError(
                 f"Unsplittable tokens {missing} are not in the vocabulary, "
@@ -290,7 +302,9 @@ class WhisperTokenizer:
 
     # Decoder prompts and training targets.
 
-    def decoder_prompt_ids(self, language=None, task="transcribe", timestamps=False):
+    def decoder_prompt_ids(
+        self, language=None, task="transcribe", timestamps=False
+    ):
         """The ids a decoder starts from, before any text.
 
         `[<|startoftranscript|>, <|lang|>, <|task|>, <|notimestamps|>]` for a
@@ -331,7 +345,8 @@ class WhisperTokenizer:
         if task != "transcribe":
             raise ValueError(
                 f"task={task!r} needs a multilingual tokenizer. This "
-                f"tokenizer is English-only: it only supports task='transcribe'."
+                f"tokenizer is English-only: it supports only "
+                f"task='transcribe'."
             )
 
     def training_target_ids(self, text, language=None, task="transcribe"):
@@ -347,8 +362,12 @@ class WhisperTokenizer:
         """
         prompt = self.decoder_prompt_ids(language=language, task=task)
         texts, batched = _as_text_batch(text)
+        # Encoded here rather than by `tokenize`, whose `sequence_length`
+        # padding would land between the text and <|endoftext|>.
         with_space = [f" {t.lstrip()}" if t.strip() else "" for t in texts]
-        encodings = self._tokenizer.encode_batch(with_space, add_special_tokens=False)
+        encodings = self._tokenizer.encode_batch(
+            with_space, add_special_tokens=False
+        )
         targets = [prompt + e.ids + [self.eos_token_id] for e in encodings]
         return targets if batched else targets[0]
 
@@ -361,7 +380,9 @@ class WhisperTokenizer:
         them. With `sequence_length` set, sequences are truncated or padded.
         """
         texts, batched = _as_text_batch(inputs)
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        encodings = self._tokenizer.encode_batch(
+            texts, add_special_tokens=False
+        )
         ids = [self._fit_to_sequence_length(e.ids) for e in encodings]
         return ids if batched else ids[0]
 
@@ -387,9 +408,12 @@ class WhisperTokenizer:
         sequences, batched = _as_id_batch(inputs)
         if skip_special_tokens:
             sequences = [
-                [i for i in ids if i not in self._non_text_ids] for ids in sequences
+                [i for i in ids if i not in self._non_text_ids]
+                for ids in sequences
             ]
-        texts = self._tokenizer.decode_batch(sequences, skip_special_tokens=False)
+        texts = self._tokenizer.decode_batch(
+            sequences, skip_special_tokens=False
+        )
         return texts if batched else texts[0]
 
     # Serialization.
@@ -420,7 +444,9 @@ class WhisperTokenizer:
             "unsplittable_tokens": list(self.unsplittable_tokens),
             "special_tokens": dict(self._special_token_dict),
             "language_tokens": (
-                None if self.language_tokens is None else dict(self.language_tokens)
+                None
+                if self.language_tokens is None
+                else dict(self.language_tokens)
             ),
         }
 
@@ -437,7 +463,8 @@ class WhisperTokenizer:
         asset_dir = os.path.join(preset_dir, _asset_dir(self.config_file))
         os.makedirs(asset_dir, exist_ok=True)
         _write_text_atomically(
-            os.path.join(asset_dir, VOCABULARY_FILE), json.dumps(self.vocabulary)
+            os.path.join(asset_dir, VOCABULARY_FILE),
+            json.dumps(self.vocabulary),
         )
         _write_text_atomically(
             os.path.join(asset_dir, MERGES_FILE),
@@ -445,7 +472,9 @@ class WhisperTokenizer:
         )
         # Written last, so a preset with a config always has its assets.
         write_serialized(
-            os.path.join(preset_dir, self.config_file), self, self._preset_config()
+            os.path.join(preset_dir, self.config_file),
+            self,
+            self._preset_config(),
         )
 
     @classmethod
@@ -488,19 +517,30 @@ class WhisperTokenizer:
         if os.path.isdir(path):
             path = os.path.join(path, "tokenizer.json")
         data = _read_tokenizer_json(path)
-        added = {token["content"]: token["id"] for token in data.get("added_tokens", [])}
-        languages = {t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)}
+        added = {
+            token["content"]: token["id"]
+            for token in data.get("added_tokens", [])
+        }
+        languages = {
+            t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)
+        }
         special_tokens = {t: i for t, i in added.items() if t not in languages}
         if multilingual is None:
             multilingual = bool(languages) and (
-                special_tokens.get(END_OF_TEXT_TOKEN) != ENGLISH_ONLY_END_OF_TEXT_ID
+                special_tokens.get(END_OF_TEXT_TOKEN)
+                != ENGLISH_ONLY_END_OF_TEXT_ID
             )
         if multilingual and not languages:
-            raise ValueError(f"'{path}' lists no language tokens such as <|en|>.")
+            raise ValueError(
+                f"'{path}' lists no language tokens such as <|en|>."
+            )
         pre_tokenizer = data.get("pre_tokenizer") or {}
         return cls(
             vocabulary=data["model"]["vocab"],
-            merges=[m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]],
+            merges=[
+                m if isinstance(m, str) else " ".join(m)
+                for m in data["model"]["merges"]
+            ],
             special_tokens=special_tokens,
             language_tokens=languages if multilingual else None,
             add_prefix_space=pre_tokenizer.get("add_prefix_space", False),
@@ -621,7 +661,9 @@ def _as_id_batch(inputs):
         return [_as_ids(array)], False
     if array.ndim == 2:
         return [_as_ids(row) for row in array], True
-    raise ValueError(f"Expected at most 2 dimensions of ids, got shape {array.shape}.")
+    raise ValueError(
+        f"Expected at most 2 dimensions of ids, got shape {array.shape}."
+    )
 
 
 def _is_id(value):
