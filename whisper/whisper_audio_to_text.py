@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from whisper import preset_io
+from whisper.imported_checkpoint import read_imported_checkpoint
 from whisper.whisper_audio_converter import WhisperAudioConverter
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
@@ -290,13 +291,22 @@ class WhisperAudioToText(keras.Model):
 
         Args:
             preset: a built-in name, a `kaggle://` or `hf://` handle, or a
-                preset directory (ours or keras_hub's).
+                directory holding a preset (ours or keras_hub's), a Hugging
+                Face transformers checkpoint or a CTranslate2 model.
             load_weights: bool. False gives random weights.
             **kwargs: overrides of the generation settings (`language`,
                 `task`, `suppress_tokens`, `begin_suppress_tokens`).
         """
-        backbone = WhisperBackbone.from_preset(preset, load_weights=load_weights)
         preset_dir = preset_io.resolve_preset(preset, WhisperBackbone.presets)
+        imported = read_imported_checkpoint(preset_dir)
+        if imported is not None:
+            backbone = WhisperBackbone.from_imported_checkpoint(imported, load_weights)
+            return cls(
+                backbone,
+                tokenizer=imported.tokenizer,
+                **{**imported.generation, **kwargs},
+            )
+        backbone = WhisperBackbone.from_preset(preset_dir, load_weights=load_weights)
         tokenizer = WhisperTokenizer.from_preset(preset_dir)
         converter_path = os.path.join(preset_dir, preset_io.AUDIO_CONVERTER_CONFIG_FILE)
         audio_converter = None

@@ -5,9 +5,11 @@ import os
 import keras
 
 from whisper import preset_io
+from whisper.imported_checkpoint import read_imported_checkpoint
 from whisper.whisper_decoder import WhisperDecoder
 from whisper.whisper_encoder import WhisperEncoder
 from whisper.whisper_presets import backbone_presets
+from whisper.whisper_weights import assign_keras_hub_arrays
 from whisper.whisper_weights import load_keras_hub_weights
 from whisper.whisper_weights import save_keras_hub_weights
 
@@ -176,7 +178,9 @@ class WhisperBackbone(keras.Model):
 
         Args:
             preset: a built-in name (`WhisperBackbone.presets`), a
-                `kaggle://` or `hf://` handle, or a preset directory.
+                `kaggle://` or `hf://` handle, or a directory holding a
+                keras_hub preset, a Hugging Face transformers checkpoint or a
+                CTranslate2 model (detected from its files).
             load_weights: bool. False gives the architecture with random
                 weights; for a built-in name nothing is downloaded.
             **kwargs: overrides of the stored config, e.g. `dtype`.
@@ -192,12 +196,23 @@ class WhisperBackbone(keras.Model):
         if not load_weights and preset in cls.presets:
             return cls(**{**cls.presets[preset]["config"], **kwargs})
         preset_dir = preset_io.resolve_preset(preset, cls.presets)
+        imported = read_imported_checkpoint(preset_dir)
+        if imported is not None:
+            return cls.from_imported_checkpoint(imported, load_weights, **kwargs)
         config_path = os.path.join(preset_dir, preset_io.CONFIG_FILE)
         config = preset_io.read_serialized(config_path, cls)
         backbone = cls(**{**config, **kwargs})
         if load_weights:
             weights_path = os.path.join(preset_dir, preset_io.MODEL_WEIGHTS_FILE)
             load_keras_hub_weights(backbone, weights_path)
+        return backbone
+
+    @classmethod
+    def from_imported_checkpoint(cls, imported, load_weights=True, **kwargs):
+        """Builds a backbone from a transformers or CTranslate2 checkpoint."""
+        backbone = cls(**{**imported.backbone_config, **kwargs})
+        if load_weights:
+            assign_keras_hub_arrays(backbone, imported.arrays, imported.source)
         return backbone
 
     def save_to_preset(self, preset_dir):

@@ -123,13 +123,37 @@ def _attention_maps(attention, group):
     ]
 
 
+def keras_hub_arrays(backbone):
+    """`backbone`'s weights as {keras_hub dataset path: array}."""
+    arrays = {}
+    for variable_map in variable_maps(backbone):
+        arrays.update(zip(variable_map.paths, variable_map.split()))
+    return arrays
+
+
+def assign_keras_hub_arrays(backbone, arrays, source):
+    """Assigns {keras_hub dataset path: array} to `backbone`'s variables.
+
+    Every dataset of the architecture must be present with its exact shape and
+    no other; `source` names where the arrays came from in error messages.
+    """
+    maps = variable_maps(backbone)
+    expected = {dataset for variable_map in maps for dataset in variable_map.paths}
+    _check_same_datasets(source, expected, set(arrays))
+    for variable_map in maps:
+        parts = [
+            _checked(source, dataset, arrays[dataset], shape)
+            for dataset, shape in zip(variable_map.paths, variable_map.shapes)
+        ]
+        variable_map.variable.assign(variable_map.join(parts))
+
+
 def save_keras_hub_weights(backbone, path):
     """Writes `backbone`'s weights to `path` atomically, in keras_hub's layout."""
     temporary = f"{path}.tmp"
     with h5py.File(temporary, "w") as file:
-        for variable_map in variable_maps(backbone):
-            for dataset, array in zip(variable_map.paths, variable_map.split()):
-                file.create_dataset(dataset, data=array)
+        for dataset, array in keras_hub_arrays(backbone).items():
+            file.create_dataset(dataset, data=array)
     os.replace(temporary, path)
 
 
@@ -137,16 +161,9 @@ def load_keras_hub_weights(backbone, path):
     """Assigns the weights stored at `path` (keras_hub's layout) to `backbone`."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"Weights file '{path}' does not exist.")
-    maps = variable_maps(backbone)
     with h5py.File(path, "r") as file:
-        stored = _dataset_paths(file)
-        expected = {dataset for variable_map in maps for dataset in variable_map.paths}
-        _check_same_datasets(path, expected, stored)
-        for variable_map in maps:
-            arrays = [_read(file, path, dataset, shape) for dataset, shape in zip(
-                variable_map.paths, variable_map.shapes
-            )]
-            variable_map.variable.assign(variable_map.join(arrays))
+        arrays = {name: file[name][()] for name in _dataset_paths(file)}
+    assign_keras_hub_arrays(backbone, arrays, f"Weights file '{path}'")
 
 
 def _dataset_paths(file):
@@ -157,22 +174,22 @@ def _dataset_paths(file):
     return paths
 
 
-def _check_same_datasets(path, expected, stored):
+def _check_same_datasets(source, expected, stored):
     missing, unexpected = sorted(expected - stored), sorted(stored - expected)
     if missing or unexpected:
         raise ValueError(
-            f"Weights file '{path}' does not match this architecture: "
+            f"{source} does not match this architecture: "
             f"{len(missing)} missing datasets {missing[:5]}, "
             f"{len(unexpected)} unexpected datasets {unexpected[:5]}. "
-            f"Check the preset's config.json (layers, sizes) against the file."
+            f"Check the checkpoint's config (layers, sizes) against its weights."
         )
 
 
-def _read(file, path, dataset, shape):
-    array = file[dataset][()]
+def _checked(source, dataset, array, shape):
+    array = np.asarray(array)
     if array.shape != tuple(shape):
         raise ValueError(
-            f"Weights file '{path}': dataset '{dataset}' has shape {array.shape}, "
+            f"{source}: dataset '{dataset}' has shape {array.shape}, "
             f"this architecture expects {tuple(shape)}."
         )
     return array
