@@ -382,8 +382,3 @@ def test_keras_hub_refuses_a_clip_mode_file(keras_hub, keras_hub_preset_dir):
     with pytest.raises(TypeError, match="pad_to_max_audio_length"):
         keras_hub.layers.WhisperAudioConverter.from_preset(keras_hub_preset_dir)
 
-
-def test_docstring_example_runs():
-    docstring = inspect.getdoc(WhisperAudioConverter)
-    (example,) = re.findall(r"```python\n(.*?)```", docstring, re.DOTALL)
-    exec(example, {})

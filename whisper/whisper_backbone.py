@@ -23,7 +23,8 @@ class WhisperBackbone(keras.Model):
     directories, and adds two optional arguments for newer checkpoints:
     `num_decoder_layers` (large-v3-turbo keeps 32 encoder layers but 4 decoder
     layers) and any `num_mels` (large-v3 uses 128). Logits come from the
-    decoder output times the token embedding (`token_embedding`), as in
+    decoder output times the token embedding,
+    `backbone.token_embedding(decoder_sequence_output, reverse=True)`, as in
     OpenAI's model.
 
     Args:
@@ -148,7 +149,8 @@ class WhisperBackbone(keras.Model):
 
     @property
     def token_embedding(self):
-        """The (vocabulary_size, hidden_dim) embedding that is also the head."""
+        """The token embedding layer; `token_embedding(hidden, reverse=True)`
+        gives logits, as keras_hub's `ReversibleEmbedding` does."""
         return self.decoder.token_embedding
 
     def get_config(self):

@@ -7,6 +7,7 @@ from whisper.whisper_attention import float32_policy_for
 from whisper.whisper_attention import whisper_kernel_initializer
 from whisper.whisper_decoder_layer import WhisperDecoderLayer
 from whisper.whisper_encoder_layer import LAYER_NORM_EPSILON
+from whisper.whisper_token_embedding import WhisperTokenEmbedding
 
 
 class WhisperDecoder(keras.layers.Layer):
@@ -63,6 +64,9 @@ class WhisperDecoder(keras.layers.Layer):
         self.intermediate_dim = intermediate_dim
         self.max_sequence_length = max_sequence_length
         self.dropout = dropout
+        self.token_embedding = WhisperTokenEmbedding(
+            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="token_embedding"
+        )
         self.embeddings_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embeddings_dropout"
         )
@@ -83,11 +87,7 @@ class WhisperDecoder(keras.layers.Layer):
         )
 
     def build(self, token_ids_shape):
-        self.token_embedding = self.add_weight(
-            name="token_embedding",
-            shape=(self.vocabulary_size, self.hidden_dim),
-            initializer=whisper_kernel_initializer(),
-        )
+        self.token_embedding.build(token_ids_shape)
         self.position_embedding = self.add_weight(
             name="position_embedding",
             shape=(self.max_sequence_length, self.hidden_dim),
@@ -119,11 +119,10 @@ class WhisperDecoder(keras.layers.Layer):
     def embed(self, token_ids, start_index, training=None):
         """Token plus position embeddings for tokens at `start_index` onwards."""
         length = ops.shape(token_ids)[1]
-        tokens = ops.take(self.token_embedding, token_ids, axis=0)
         positions = ops.slice(
             self.position_embedding, [start_index, 0], [length, self.hidden_dim]
         )
-        x = ops.cast(tokens + positions, self.compute_dtype)
+        x = self.token_embedding(token_ids) + ops.cast(positions, self.compute_dtype)
         return self.embeddings_dropout(x, training=training)
 
     def compute_cross_key_values(self, encoder_sequence):
@@ -173,9 +172,7 @@ class WhisperDecoder(keras.layers.Layer):
 
     def logits(self, hidden):
         """The tied language-model head: `hidden @ token_embedding^T`."""
-        hidden = ops.cast(hidden, self.compute_dtype)
-        embedding = ops.cast(self.token_embedding, self.compute_dtype)
-        return ops.matmul(hidden, ops.transpose(embedding))
+        return self.token_embedding(hidden, reverse=True)
 
     def compute_output_shape(self, token_ids_shape, encoder_sequence_shape=None):
         return tuple(token_ids_shape) + (self.hidden_dim,)

@@ -52,7 +52,7 @@ def variable_maps(backbone):
     maps += _dense_maps(encoder.layer_norm, "layers/layer_normalization")
     embeddings = "layers/token_and_position_embedding"
     maps += [
-        _single(decoder.token_embedding, f"{embeddings}/token_embedding"),
+        _single(decoder.token_embedding.embeddings, f"{embeddings}/token_embedding"),
         _single(decoder.position_embedding, f"{embeddings}/position_embedding"),
     ]
     for index, layer in enumerate(decoder.transformer_layers):
