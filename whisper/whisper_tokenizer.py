@@ -497,6 +497,18 @@ class WhisperTokenizer:
         }
         return cls.from_config({**config, **assets, **kwargs})
 
+    def to_tokenizer_json(self):
+        """This tokenizer as the text of a Hugging Face `tokenizer.json`.
+
+        `from_tokenizer_json`, the `tokenizers` library and transformers'
+        Whisper tokenizer read it back with the same ids. The special and
+        language tokens are added tokens that also sit in the BPE
+        vocabulary: `tokenizers` numbers added tokens missing from the
+        vocabulary consecutively, and an English-only tokenizer, which has
+        dropped its language tokens, has a gap in its ids.
+        """
+        return self._tokenizer.to_str()
+
     @classmethod
     def from_tokenizer_json(cls, path, multilingual=None, **kwargs):
         """Builds the tokenizer from a Hugging Face `tokenizer.json`.

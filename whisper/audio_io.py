@@ -1,0 +1,153 @@
+"""Audio files as the float32 mono waveforms Whisper expects.
+
+`load_audio` reads any format libsndfile reads (WAV, FLAC, OGG Vorbis/Opus,
+MP3, AIFF, ...) through `soundfile`, averages the channels into one and
+resamples to the requested rate with a polyphase anti-aliasing filter.
+`decode_audio` does the same for the bytes of a file already in memory, as
+`tf.io.read_file` or `tf.io.gfile` give them for cloud storage paths. Files
+that cannot be used raise `AudioLoadError`, whose message names the file and
+the reason.
+
+Example:
+
+```python
+import numpy as np
+import soundfile
+from whisper.audio_io import load_audio
+
+time = np.arange(44100) / 44100
+stereo = np.stack([np.sin(2 * np.pi * 440 * time)] * 2, axis=1)
+soundfile.write("tone.flac", stereo, 44100)
+
+waveform = load_audio("tone.flac")  # float32, shape (16000,), at 16 kHz
+```
+"""
+
+import io
+import math
+import os
+
+import numpy as np
+import scipy.signal
+import soundfile
+
+WHISPER_SAMPLING_RATE = 16000
+
+
+class AudioLoadError(OSError):
+    """An audio file that is missing, unreadable, empty or not finite.
+
+    Attributes:
+        path: the file, as given (or a name for in-memory audio).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path, reason):
+        super().__init__(f"Cannot load audio '{path}': {reason}.")
+        self.path = path
+        self.reason = reason
+
+
+def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
+    """Reads an audio file as a float32 mono waveform at `sampling_rate`.
+
+    Args:
+        path: a file path (str, bytes or `os.PathLike`); bytes paths are
+            accepted because `tf.numpy_function` passes strings as bytes.
+        sampling_rate: int. Rate of the returned waveform, in Hz.
+
+    Returns:
+        A float32 array of shape `(samples,)`. Integer PCM is scaled to
+        [-1, 1); float files keep their values.
+
+    Raises:
+        AudioLoadError: the file is missing, is not audio libsndfile can
+            read, holds no samples, or holds NaN or infinite samples.
+    """
+    path = os.fsdecode(path)
+    if not os.path.exists(path):
+        raise AudioLoadError(path, "no such file")
+    if os.path.isdir(path):
+        raise AudioLoadError(path, "it is a directory")
+    if os.path.getsize(path) == 0:
+        raise AudioLoadError(path, "the file is empty")
+    return _decode(path, path, sampling_rate)
+
+
+def decode_audio(data, sampling_rate=WHISPER_SAMPLING_RATE, name="<bytes>"):
+    """Decodes the bytes of an audio file, as `load_audio` reads a file.
+
+    Args:
+        data: the encoded file's bytes.
+        sampling_rate: int. Rate of the returned waveform, in Hz.
+        name: what error messages call the audio, e.g. its URL.
+    """
+    if len(data) == 0:
+        raise AudioLoadError(name, "there are no bytes to decode")
+    return _decode(io.BytesIO(data), name, sampling_rate)
+
+
+def to_mono(audio):
+    """Averages the channels of `(samples, channels)` audio into `(samples,)`.
+
+    One-dimensional audio is returned as it is. Averaging, rather than
+    summing, keeps a signal present in every channel at its level and never
+    clips.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim == 1:
+        return audio
+    if audio.ndim != 2:
+        raise ValueError(
+            f"Audio must have shape (samples,) or (samples, channels), got "
+            f"shape {audio.shape}."
+        )
+    return audio.mean(axis=1, dtype=audio.dtype)
+
+
+def resample(audio, from_rate, to_rate):
+    """Resamples mono audio from `from_rate` to `to_rate` Hz.
+
+    Uses a polyphase filter (`scipy.signal.resample_poly`) at the reduced
+    ratio `to_rate / from_rate`; its low-pass filter removes what lies above
+    the new Nyquist frequency instead of folding it back as aliases. The
+    result has `ceil(samples * to_rate / from_rate)` samples.
+    """
+    from_rate, to_rate = _rate(from_rate), _rate(to_rate)
+    if from_rate == to_rate:
+        return audio
+    common = math.gcd(from_rate, to_rate)
+    return scipy.signal.resample_poly(
+        audio, up=to_rate // common, down=from_rate // common
+    )
+
+
+def _decode(source, name, sampling_rate):
+    sampling_rate = _rate(sampling_rate)
+    try:
+        audio, file_rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except (RuntimeError, TypeError) as error:
+        # libsndfile's own words ("Format not recognised"), without the
+        # "Error opening <path>" prefix our message already gives.
+        detail = (getattr(error, "error_string", None) or str(error)).rstrip(".")
+        raise AudioLoadError(
+            name, f"not an audio format libsndfile can read ({detail})"
+        ) from error
+    if audio.size == 0:
+        raise AudioLoadError(name, "it holds no audio samples")
+    # One NaN would turn the whole example's log-mel features into NaN (they
+    # are clamped relative to the example's maximum); refuse it here, where
+    # the file can still be named.
+    if not np.isfinite(audio).all():
+        raise AudioLoadError(name, "it holds NaN or infinite samples")
+    waveform = resample(to_mono(audio), file_rate, sampling_rate)
+    return waveform.astype(np.float32, copy=False)
+
+
+def _rate(rate):
+    """A sampling rate as a positive int; rejects fractional rates."""
+    if isinstance(rate, bool) or not float(rate).is_integer() or rate <= 0:
+        raise ValueError(
+            f"A sampling rate must be a positive whole number of Hz, got {rate!r}."
+        )
+    return int(rate)
