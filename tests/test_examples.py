@@ -45,5 +45,7 @@ def test_docstring_example_runs(code):
 
 @pytest.mark.parametrize("code", readme_examples())
 def test_readme_example_runs(code, tmp_path, monkeypatch):
+    # Examples write next to where they run and read tests/data/.
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
     exec(compile(code, "<README example>", "exec"), {})

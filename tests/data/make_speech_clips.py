@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import espeakng_loader
 import numpy as np
 import soundfile
-from scipy import signal
+
+from whisper import audio_io
 
 OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "speech")
 TRANSCRIPTS_FILE = "transcripts.jsonl"
@@ -146,12 +147,7 @@ class Speaker:
 
 def resample(samples, source_rate, target_rate):
     """int16 samples at `target_rate`, by polyphase filtering."""
-    if source_rate == target_rate:
-        return samples
-    divisor = np.gcd(source_rate, target_rate)
-    resampled = signal.resample_poly(
-        samples.astype("float64"), target_rate // divisor, source_rate // divisor
-    )
+    resampled = audio_io.resample(samples.astype("float64"), source_rate, target_rate)
     return np.clip(np.round(resampled), -32768, 32767).astype("int16")
 
 
@@ -210,18 +206,18 @@ def ogg_crc(page):
     return crc
 
 
-def main():
-    os.makedirs(OUTPUT_DIR, exist_ok=True)
+def main(output_dir=OUTPUT_DIR):
+    os.makedirs(output_dir, exist_ok=True)
     speaker = Speaker()
     transcripts = []
     for clip in CLIPS:
         samples = speaker.speak(clip.text, clip.voice, clip.words_per_minute)
         samples = resample(samples, speaker.sampling_rate, clip.sampling_rate)
-        write_clip(clip, to_channels(samples, clip.channels), OUTPUT_DIR)
+        write_clip(clip, to_channels(samples, clip.channels), output_dir)
         transcripts.append({"file": clip.file, "text": clip.text})
-    with open(os.path.join(OUTPUT_DIR, TRANSCRIPTS_FILE), "w", encoding="utf-8") as file:
+    with open(os.path.join(output_dir, TRANSCRIPTS_FILE), "w", encoding="utf-8") as file:
         file.writelines(json.dumps(entry) + "\n" for entry in transcripts)
-    print(f"Wrote {len(CLIPS)} clips and {TRANSCRIPTS_FILE} to {OUTPUT_DIR}.")
+    print(f"Wrote {len(CLIPS)} clips and {TRANSCRIPTS_FILE} to {output_dir}.")
 
 
 if __name__ == "__main__":
