@@ -1,29 +1,30 @@
 """Synthesizes the short English speech clips under tests/data/speech/.
 
 The clips give the transcription tests real words to recognize without
-downloading a corpus. They are spoken by espeak-ng, loaded through ctypes from
-the `espeakng-loader` package (its library and voice data, so no system
-espeak-ng is needed), and written in the formats the transcription CLI must
-read: 16 kHz mono WAV mostly, one FLAC, one Ogg Vorbis, one stereo file and
-two at other sampling rates (22,050 Hz, espeak-ng's own, and 44,100 Hz), which
-readers must downmix and resample. `transcripts.jsonl` lists each file with
-the sentence spoken.
+downloading a corpus. They are spoken by espeak-ng through
+`data_pipelines.espeak_speaker` (ctypes over the `espeakng-loader` package's
+library and voice data, so no system espeak-ng is needed), and written in the
+formats the transcription CLI must read: 16 kHz mono WAV mostly, one FLAC, one
+Ogg Vorbis, one stereo file and two at other sampling rates (22,050 Hz,
+espeak-ng's own, and 44,100 Hz), which readers must downmix and resample.
+`transcripts.jsonl` lists each file with the sentence spoken.
 
 Run from anywhere: `python tests/data/make_speech_clips.py`. The output is the
-same on every run: the voices used add no random breath noise, and the
+same on every run: espeak-ng speaks in a fresh process (it keeps state
+across sentences), the voices used add no random breath noise, and the
 serial number that libsndfile draws at random for the Ogg stream is fixed.
 """
 
-import ctypes
 import json
 import os
 import struct
 from dataclasses import dataclass
 
-import espeakng_loader
 import numpy as np
 import soundfile
 
+from data_pipelines.espeak_speaker import Utterance
+from data_pipelines.espeak_speaker import speak_in_fresh_process
 from whisper import audio_io
 
 OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "speech")
@@ -89,62 +90,6 @@ CLIPS = (
     Clip("kitchen_lights.wav", "Can you turn off the lights in the kitchen?", "en-us+m4", 155),
 )
 
-# espeak-ng's C API (speak_lib.h).
-AUDIO_OUTPUT_SYNCHRONOUS = 2
-POS_CHARACTER = 1
-CHARS_UTF8 = 1
-PARAMETER_RATE = 1
-SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
-
-
-class Speaker:
-    """espeak-ng in synchronous mode: text in, int16 samples out."""
-
-    def __init__(self):
-        self.library = ctypes.CDLL(espeakng_loader.get_library_path())
-        self.library.espeak_Synth.argtypes = (
-            ctypes.c_char_p,  # text
-            ctypes.c_size_t,  # its size in bytes
-            ctypes.c_uint,  # position to start from
-            ctypes.c_int,  # what the position counts
-            ctypes.c_uint,  # end position, 0 for the end
-            ctypes.c_uint,  # flags
-            ctypes.POINTER(ctypes.c_uint),  # unique identifier out
-            ctypes.c_void_p,  # user data
-        )
-        data_path = espeakng_loader.get_data_path().encode()
-        self.sampling_rate = self.library.espeak_Initialize(
-            AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0
-        )
-        if self.sampling_rate <= 0:
-            raise RuntimeError(f"espeak_Initialize failed with data at {data_path}.")
-        self._chunks = []
-        # Kept on self: ctypes must not free the callback while espeak holds it.
-        self._callback = SYNTH_CALLBACK(self._collect)
-        self.library.espeak_SetSynthCallback(self._callback)
-
-    def _collect(self, samples, num_samples, events):
-        if num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(samples, (num_samples,)).copy())
-        return 0  # Continue synthesis.
-
-    def speak(self, text, voice, words_per_minute):
-        """`text` as int16 samples at `self.sampling_rate`."""
-        if self.library.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ValueError(f"espeak-ng has no voice {voice!r}.")
-        self.library.espeak_SetParameter(PARAMETER_RATE, words_per_minute, 0)
-        self._chunks = []
-        encoded = text.encode("utf-8")
-        status = self.library.espeak_Synth(
-            encoded, len(encoded) + 1, 0, POS_CHARACTER, 0, CHARS_UTF8, None, None
-        )
-        if status != 0 or self.library.espeak_Synchronize() != 0:
-            raise RuntimeError(f"espeak-ng failed on {text!r} (status {status}).")
-        return np.concatenate(self._chunks)
-
-
 def resample(samples, source_rate, target_rate):
     """int16 samples at `target_rate`, by polyphase filtering."""
     resampled = audio_io.resample(samples.astype("float64"), source_rate, target_rate)
@@ -208,11 +153,12 @@ def ogg_crc(page):
 
 def main(output_dir=OUTPUT_DIR):
     os.makedirs(output_dir, exist_ok=True)
-    speaker = Speaker()
+    espeak_rate, spoken = speak_in_fresh_process(
+        [Utterance(clip.text, clip.voice, clip.words_per_minute) for clip in CLIPS]
+    )
     transcripts = []
-    for clip in CLIPS:
-        samples = speaker.speak(clip.text, clip.voice, clip.words_per_minute)
-        samples = resample(samples, speaker.sampling_rate, clip.sampling_rate)
+    for clip, samples in zip(CLIPS, spoken):
+        samples = resample(samples, espeak_rate, clip.sampling_rate)
         write_clip(clip, to_channels(samples, clip.channels), output_dir)
         transcripts.append({"file": clip.file, "text": clip.text})
     with open(os.path.join(output_dir, TRANSCRIPTS_FILE), "w", encoding="utf-8") as file:

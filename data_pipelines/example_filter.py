@@ -1,0 +1,217 @@
+"""Which speech examples can be trained on, and the reason for those that cannot.
+
+`ExampleFilter` turns one example's transcript into training target ids and
+its audio (a file path, encoded bytes or an in-memory array) into a 16 kHz
+mono float32 waveform through `whisper.audio_io`, checking each against the
+limits a Whisper model has. An example that fails raises `SkippedExample`,
+which names a stable reason (one of `SKIP_REASONS`) and what exactly is
+wrong; the data pipeline catches it, counts it in a `SkipCounter` and moves
+on.
+
+Example:
+
+```python
+import numpy as np
+from data_pipelines.example_filter import ExampleFilter, SkippedExample
+
+example_filter = ExampleFilter(tokenizer=None, max_audio_seconds=30)
+silence = np.zeros((16000 * 2, 1), "float32")  # (samples, channels)
+waveform = example_filter.waveform("clip-1", silence, 16000, "", b"")
+try:
+    example_filter.waveform("clip-2", np.zeros((0, 1), "float32"), 16000, "", b"")
+except SkippedExample as skipped:
+    print(skipped.reason, skipped.detail)  # empty_audio it holds no samples
+```
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from whisper import audio_io
+
+UNREADABLE_AUDIO = "unreadable_audio"
+EMPTY_AUDIO = "empty_audio"
+NON_FINITE_AUDIO = "non_finite_audio"
+TOO_SHORT = "too_short"
+TOO_LONG = "too_long"
+EMPTY_TEXT = "empty_text"
+LABEL_TOO_LONG = "label_too_long"
+# Counted by the pipeline once features are computed: finite samples can
+# still overflow the power spectrum.
+NON_FINITE_FEATURES = "non_finite_features"
+# Every reason the data pipeline skips an example for.
+SKIP_REASONS = (
+    UNREADABLE_AUDIO,
+    EMPTY_AUDIO,
+    NON_FINITE_AUDIO,
+    TOO_SHORT,
+    TOO_LONG,
+    EMPTY_TEXT,
+    LABEL_TOO_LONG,
+    NON_FINITE_FEATURES,
+)
+
+
+class SkippedExample(Exception):
+    """An example that cannot be used.
+
+    Attributes:
+        reason: one of `SKIP_REASONS`. Files that `whisper.audio_io` cannot
+            load (missing, not audio, empty, holding NaN) are all
+            `"unreadable_audio"`; `detail` then holds its `AudioLoadError`
+            message. `"empty_audio"` and `"non_finite_audio"` are in-memory
+            arrays.
+        detail: str. What exactly is wrong, for logs.
+    """
+
+    def __init__(self, reason, detail):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ExampleFilter:
+    """Checks and prepares one speech example's transcript and audio.
+
+    Args:
+        tokenizer: a `WhisperTokenizer` giving training target ids, or `None`
+            where only the text is needed (evaluation); then transcripts are
+            only checked to be non-empty.
+        sampling_rate: int. Rate of the returned waveforms, in Hz: the audio
+            converter's.
+        min_audio_seconds: float. Shorter audio is skipped as `"too_short"`.
+        max_audio_seconds: float. Longer audio is skipped as `"too_long"`
+            rather than cut, since its transcript would then describe audio
+            the model does not hear.
+        max_label_tokens: int. Most decoder positions (target ids less one:
+            the prompt, the text and end of text, shifted); more is
+            `"label_too_long"`. Whisper's decoder has 448 positions.
+        language: the tokenizer's prompt language (`None` for English-only).
+        task: `"transcribe"` or `"translate"`.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        *,
+        sampling_rate=audio_io.WHISPER_SAMPLING_RATE,
+        min_audio_seconds=0.0,
+        max_audio_seconds=30.0,
+        max_label_tokens=448,
+        language=None,
+        task="transcribe",
+    ):
+        if not 0 <= min_audio_seconds < max_audio_seconds:
+            raise ValueError(
+                f"Audio limits must satisfy 0 <= min_audio_seconds < "
+                f"max_audio_seconds, got min_audio_seconds={min_audio_seconds} "
+                f"and max_audio_seconds={max_audio_seconds}."
+            )
+        self.tokenizer = tokenizer
+        self.sampling_rate = sampling_rate
+        self.min_audio_seconds = min_audio_seconds
+        self.max_audio_seconds = max_audio_seconds
+        self.max_label_tokens = max_label_tokens
+        self.language = language
+        self.task = task
+        if tokenizer is not None:
+            # A wrong language or task fails here, once, rather than on
+            # every example inside tf.data.
+            tokenizer.decoder_prompt_ids(language=language, task=task)
+
+    def target_ids(self, text):
+        """Training target ids of a transcript (`[]` without a tokenizer).
+
+        Raises:
+            SkippedExample: `"empty_text"` or `"label_too_long"`.
+        """
+        if text is None or not text.strip():
+            # Usually a missing transcript rather than deliberate silence;
+            # trained on, it would teach the model to hear nothing.
+            raise SkippedExample(EMPTY_TEXT, f"the transcript is {text!r}")
+        if self.tokenizer is None:
+            return []
+        ids = self.tokenizer.training_target_ids(
+            text, language=self.language, task=self.task
+        )
+        decoder_length = len(ids) - 1
+        if decoder_length > self.max_label_tokens:
+            raise SkippedExample(
+                LABEL_TOO_LONG,
+                f"{decoder_length} decoder tokens > {self.max_label_tokens}",
+            )
+        return ids
+
+    def waveform(self, example_id, audio, sampling_rate, path, audio_bytes):
+        """The example's audio as a float32 mono waveform at `sampling_rate`.
+
+        Exactly one source of audio is used: `path` when non-empty, else
+        `audio_bytes` when non-empty, else the `(samples, channels)` array
+        `audio` recorded at `sampling_rate` Hz.
+
+        Raises:
+            SkippedExample: `"unreadable_audio"`, `"empty_audio"`,
+                `"non_finite_audio"`, `"too_short"` or `"too_long"`.
+        """
+        if path:
+            waveform = self._load_file(path)
+        elif audio_bytes:
+            waveform = self._decode_bytes(example_id, audio_bytes)
+        else:
+            waveform = self._from_array(audio, sampling_rate)
+        self._check_duration(len(waveform) / self.sampling_rate)
+        return waveform
+
+    def _load_file(self, path):
+        try:
+            if _is_url(path):
+                # Cloud storage (gs://, s3://) is read through TensorFlow's
+                # file systems; libsndfile only opens local files.
+                with tf.io.gfile.GFile(path, "rb") as file:
+                    data = file.read()
+                return audio_io.decode_audio(data, self.sampling_rate, name=path)
+            return audio_io.load_audio(path, self.sampling_rate)
+        except audio_io.AudioLoadError as error:
+            raise SkippedExample(UNREADABLE_AUDIO, _message(error)) from error
+        except tf.errors.OpError as error:
+            raise SkippedExample(
+                UNREADABLE_AUDIO, f"Cannot read '{path}': {error.message}"
+            ) from error
+
+    def _decode_bytes(self, example_id, audio_bytes):
+        try:
+            return audio_io.decode_audio(
+                audio_bytes, self.sampling_rate, name=f"bytes of {example_id}"
+            )
+        except audio_io.AudioLoadError as error:
+            raise SkippedExample(UNREADABLE_AUDIO, _message(error)) from error
+
+    def _from_array(self, audio, sampling_rate):
+        if audio.size == 0:
+            raise SkippedExample(EMPTY_AUDIO, "it holds no samples")
+        # One NaN would make every feature of the example NaN.
+        if not np.isfinite(audio).all():
+            raise SkippedExample(NON_FINITE_AUDIO, "it holds NaN or infinite samples")
+        waveform = audio_io.resample(
+            audio_io.to_mono(audio), sampling_rate, self.sampling_rate
+        )
+        return waveform.astype(np.float32, copy=False)
+
+    def _check_duration(self, seconds):
+        if seconds < self.min_audio_seconds:
+            raise SkippedExample(
+                TOO_SHORT, f"{seconds:.3f} s < {self.min_audio_seconds} s"
+            )
+        if seconds > self.max_audio_seconds:
+            raise SkippedExample(
+                TOO_LONG, f"{seconds:.3f} s > {self.max_audio_seconds} s"
+            )
+
+
+def _is_url(path):
+    return "://" in path
+
+
+def _message(error):
+    """An error's message without its final full stop, to join with others."""
+    return str(error).rstrip(".")

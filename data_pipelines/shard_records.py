@@ -1,0 +1,184 @@
+"""One shard of a speech source, as records tf.data can carry.
+
+`ShardRecords` reads a source's `SpeechExample`s for one shard, shuffles
+them through a bounded buffer and repeats them if asked, tokenizes and
+checks each transcript with an `ExampleFilter`, and turns each example into
+a dict of NumPy values matching `RECORD_SIGNATURE`, which
+`tf.data.Dataset.from_generator` takes. No audio is decoded here: records
+hold a path, encoded bytes or the in-memory samples, so that a shuffle
+buffer of them stays small.
+
+Example:
+
+```python
+import types
+import numpy as np
+import tensorflow as tf
+from data_pipelines.example_filter import ExampleFilter
+from data_pipelines.shard_records import RECORD_SIGNATURE, ShardRecords
+from data_pipelines.skip_counter import SkipCounter
+
+class Clips:
+    def examples(self, shard_index=0, num_shards=1):
+        for index in range(shard_index, 6, num_shards):
+            yield types.SimpleNamespace(
+                id=f"clip-{index}", text=f"clip {index}" if index else "",
+                audio=np.zeros(16000, "float32"), sampling_rate=16000,
+                path=None, audio_bytes=None)
+
+skipped = SkipCounter()
+shard = ShardRecords(Clips(), 0, 2, ExampleFilter(tokenizer=None))
+dataset = tf.data.Dataset.from_generator(
+    lambda: shard.records(skipped), output_signature=RECORD_SIGNATURE)
+[r["id"] for r in dataset.as_numpy_iterator()]  # [b"clip-2", b"clip-4"]
+skipped.counts()  # {"empty_text": 1}: clip-0 has no transcript
+```
+"""
+
+import itertools
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from data_pipelines.example_filter import SkippedExample
+
+# Fields of the records that flow from the Python generator into tf.data.
+# Exactly one of `path`, `audio_bytes` and `audio` is non-empty.
+RECORD_SIGNATURE = {
+    "id": tf.TensorSpec((), tf.string),
+    "text": tf.TensorSpec((), tf.string),
+    "target_ids": tf.TensorSpec((None,), tf.int32),
+    "path": tf.TensorSpec((), tf.string),
+    "audio_bytes": tf.TensorSpec((), tf.string),
+    # (samples, channels), recorded at `sampling_rate` Hz.
+    "audio": tf.TensorSpec((None, None), tf.float32),
+    "sampling_rate": tf.TensorSpec((), tf.int32),
+}
+# Full scale of integer PCM samples, as soundfile and the audio converter
+# read them. Wider integers are refused: int64 arrays often hold int16
+# values, which their full scale would turn into silence.
+PCM_FULL_SCALE = {
+    np.dtype(np.int8): 2.0**7,
+    np.dtype(np.int16): 2.0**15,
+    np.dtype(np.int32): 2.0**31,
+}
+
+
+class ShardRecords:
+    """The checked records of one shard of a source.
+
+    Args:
+        source: an object whose `examples(shard_index, num_shards)` yields
+            `SpeechExample`s.
+        shard_index: int. Which shard.
+        num_shards: int. How many shards the source is split into.
+        example_filter: an `ExampleFilter`, whose `target_ids` checks and
+            tokenizes each transcript.
+        shuffle_seed: non-negative int, or `None` for the source's order.
+            Each pass over the shard gets its own order, drawn from the seed
+            and the pass's number alone.
+        shuffle_buffer: int. Examples held to shuffle among; 0 or 1 keeps
+            the source's order.
+        repeat: bool. Passes over the shard forever rather than once.
+    """
+
+    def __init__(
+        self,
+        source,
+        shard_index,
+        num_shards,
+        example_filter,
+        *,
+        shuffle_seed=None,
+        shuffle_buffer=0,
+        repeat=False,
+    ):
+        self.source = source
+        self.shard_index = shard_index
+        self.num_shards = num_shards
+        self.example_filter = example_filter
+        self.shuffle_seed = shuffle_seed
+        self.shuffle_buffer = shuffle_buffer
+        self.repeat = repeat
+
+    def examples(self):
+        """One pass over the shard's examples, in the source's order."""
+        return self.source.examples(
+            shard_index=self.shard_index, num_shards=self.num_shards
+        )
+
+    def records(self, skip_counter):
+        """Yields a `RECORD_SIGNATURE` dict per example with a usable text,
+        counting the others in `skip_counter`."""
+        for epoch in itertools.count() if self.repeat else [0]:
+            for example in self._ordered_examples(epoch):
+                try:
+                    yield self.record(example)
+                except SkippedExample as skipped:
+                    skip_counter.skip(
+                        skipped.reason, str(example.id), skipped.detail
+                    )
+
+    def _ordered_examples(self, epoch):
+        if self.shuffle_seed is None or self.shuffle_buffer <= 1:
+            return self.examples()
+        random = np.random.default_rng([self.shuffle_seed, epoch])
+        return buffered_shuffle(self.examples(), self.shuffle_buffer, random)
+
+    def record(self, example):
+        """The record of one example.
+
+        Raises:
+            SkippedExample: its transcript cannot be used.
+            TypeError: its in-memory audio is not float or int PCM.
+        """
+        target_ids = self.example_filter.target_ids(example.text)
+        return {
+            "id": str(example.id),
+            "text": example.text,
+            "target_ids": np.asarray(target_ids, np.int32),
+            "path": os.fspath(example.path) if example.path is not None else "",
+            "audio_bytes": example.audio_bytes or b"",
+            "audio": _samples_by_channel(example.id, example.audio),
+            "sampling_rate": example.sampling_rate or 0,
+        }
+
+    def describe(self):
+        return f"{self.source!r} (shard {self.shard_index} of {self.num_shards})"
+
+
+def buffered_shuffle(items, buffer_size, random):
+    """Yields `items` in a random order, holding at most `buffer_size`.
+
+    Like `tf.data.Dataset.shuffle`, but its order depends on `random` (a
+    NumPy `Generator`) alone, not on TensorFlow's global seed, which a
+    resumed run might set differently or not at all.
+    """
+    buffer = []
+    for item in items:
+        if len(buffer) < buffer_size:
+            buffer.append(item)
+            continue
+        index = random.integers(buffer_size)
+        yield buffer[index]
+        buffer[index] = item
+    random.shuffle(buffer)
+    yield from buffer
+
+
+def _samples_by_channel(example_id, audio):
+    """In-memory audio as float32 `(samples, channels)`; empty if `None`."""
+    if audio is None:
+        return np.zeros((0, 1), np.float32)
+    audio = np.asarray(audio)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if np.issubdtype(audio.dtype, np.floating):
+        return audio.astype(np.float32, copy=False)
+    if audio.dtype in PCM_FULL_SCALE:
+        return (audio / PCM_FULL_SCALE[audio.dtype]).astype(np.float32)
+    raise TypeError(
+        f"Example {example_id!r}: `audio` must hold float samples (or int8, "
+        f"int16 or int32 PCM), got dtype {audio.dtype}."
+    )

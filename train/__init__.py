@@ -1,0 +1,1 @@
+"""python -m train: Hydra-configured Whisper training."""

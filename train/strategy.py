@@ -1,0 +1,190 @@
+"""Builds the `tf.distribute.Strategy` a run trains under.
+
+One entry point, `build_strategy(kind, ...)`, for the four ways a run spreads
+over devices:
+
+- "default": one device, the first GPU if there is one, else the CPU.
+- "mirrored": every local GPU, one replica each (synchronous data
+  parallelism). On a machine without GPUs, `num_cpu_devices > 1` splits the
+  CPU into that many logical devices, which is how data parallelism is tested
+  on a laptop.
+- "multi_worker": `MultiWorkerMirroredStrategy` across processes or hosts.
+  The cluster comes from `TF_CONFIG` (set it before TensorFlow is imported)
+  or, without it, from Slurm's environment under `srun`.
+- "tpu": `TPUStrategy` on a Cloud TPU VM (`tpu="local"`) or a TPU reachable by
+  name or grpc address. No TPU was available where this was written: only the
+  error path without a TPU is tested.
+
+Every process of a run calls `build_strategy` first, before building models
+or datasets, because TensorFlow fixes its devices the first time it uses them.
+"""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+STRATEGY_KINDS = ("default", "mirrored", "multi_worker", "tpu")
+CLUSTER_RESOLVERS = ("tf_config", "slurm")
+
+
+def build_strategy(
+    kind="default",
+    *,
+    num_cpu_devices=None,
+    cluster_resolver=None,
+    tpu=None,
+    slurm_port_base=8888,
+):
+    """A `tf.distribute.Strategy` of the given kind.
+
+    Args:
+        kind: "default", "mirrored", "multi_worker" or "tpu" (see the module
+            docstring).
+        num_cpu_devices: for "mirrored" on a machine without GPUs: split the
+            CPU into this many logical devices, one replica each.
+        cluster_resolver: for "multi_worker": "tf_config" (the `TF_CONFIG`
+            environment variable), "slurm", a
+            `tf.distribute.cluster_resolver.ClusterResolver`, or None for
+            `TF_CONFIG` when it is set, else Slurm's job step when there is one.
+        tpu: for "tpu": "local" on a TPU VM, else a TPU name or grpc address.
+        slurm_port_base: first port of the workers' servers on each Slurm node.
+    """
+    if kind == "default":
+        return tf.distribute.OneDeviceStrategy(_first_device())
+    if kind == "mirrored":
+        return _mirrored_strategy(num_cpu_devices)
+    if kind == "multi_worker":
+        return _multi_worker_strategy(cluster_resolver, slurm_port_base)
+    if kind == "tpu":
+        return _tpu_strategy(tpu)
+    raise ValueError(f"Unknown strategy kind {kind!r}: use one of {STRATEGY_KINDS}.")
+
+
+def is_chief(strategy):
+    """Whether this process writes files (checkpoints, logs, exports).
+
+    Under "multi_worker" every process runs the same program and holds the
+    same weights, so exactly one, the chief, writes; every other strategy runs
+    in a single process, which is its own chief.
+    """
+    # MultiWorkerMirroredStrategy answers True here only on the chief (the
+    # "chief" task, else worker 0); the other strategies always do.
+    return strategy.extended.should_checkpoint
+
+
+def _first_device():
+    if tf.config.list_physical_devices("GPU"):
+        return "/gpu:0"
+    return "/cpu:0"
+
+
+def _mirrored_strategy(num_cpu_devices):
+    if tf.config.list_physical_devices("GPU"):
+        if num_cpu_devices is not None:
+            raise ValueError(
+                f"num_cpu_devices={num_cpu_devices} is for machines without "
+                "GPUs; this one has GPUs, which 'mirrored' uses: leave it unset."
+            )
+        return tf.distribute.MirroredStrategy()
+    if num_cpu_devices is None:
+        num_cpu_devices = 1
+    devices = [device.name for device in split_cpu(num_cpu_devices)]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def split_cpu(num_devices):
+    """Splits the CPU into `num_devices` logical devices; returns them.
+
+    TensorFlow allows this only before it first uses a device, so it must
+    come before any model, variable or tensor is made in this process.
+    """
+    if not (isinstance(num_devices, int) and num_devices >= 1):
+        raise ValueError(f"num_cpu_devices must be a positive int, got {num_devices!r}.")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    wanted = [tf.config.LogicalDeviceConfiguration()] * num_devices
+    if num_devices > 1 and tf.config.get_logical_device_configuration(cpu) != wanted:
+        try:
+            tf.config.set_logical_device_configuration(cpu, wanted)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"Cannot split the CPU into num_cpu_devices={num_devices} logical "
+                "devices: TensorFlow has already initialized its devices in this "
+                "process. Call build_strategy before building models, variables "
+                "or datasets."
+            ) from error
+    return tf.config.list_logical_devices("CPU")
+
+
+def _multi_worker_strategy(cluster_resolver, slurm_port_base):
+    if cluster_resolver is None:
+        cluster_resolver = _cluster_of_this_environment()
+    if cluster_resolver == "tf_config":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "strategy 'multi_worker' with cluster_resolver='tf_config' needs "
+                "the TF_CONFIG environment variable (the cluster and this task), "
+                "set before TensorFlow is imported."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if cluster_resolver == "slurm":
+        cluster_resolver = slurm_cluster_resolver(port_base=slurm_port_base)
+    if not isinstance(cluster_resolver, tf.distribute.cluster_resolver.ClusterResolver):
+        raise ValueError(
+            f"Unknown cluster_resolver {cluster_resolver!r}: use one of "
+            f"{CLUSTER_RESOLVERS} or a tf.distribute.cluster_resolver.ClusterResolver."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver)
+
+
+def _cluster_of_this_environment():
+    if "TF_CONFIG" in os.environ:
+        return "tf_config"
+    if "SLURM_STEP_NUM_TASKS" in os.environ:
+        return "slurm"
+    raise ValueError(
+        "strategy 'multi_worker' found no cluster: set TF_CONFIG (the cluster "
+        "and this task) before TensorFlow is imported, or launch every worker "
+        "with Slurm's srun."
+    )
+
+
+def slurm_cluster_resolver(port_base=8888):
+    """The cluster of this Slurm job step: one worker per task.
+
+    On nodes without NVIDIA GPUs, TensorFlow's resolver counts zero GPUs and
+    then fails with "range() arg 3 must not be zero" (it places tasks by GPU
+    slots). There, every task gets one pretend GPU slot and none are assigned,
+    so every task of the step (at most SLURM_STEP_NUM_TASKS on any node) gets
+    a port.
+    """
+    resolver_class = tf.distribute.cluster_resolver.SlurmClusterResolver
+    if shutil.which("nvidia-smi"):
+        return resolver_class(port_base=port_base)
+    num_tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", 0))
+    if num_tasks < 1:
+        raise RuntimeError(
+            "cluster_resolver='slurm' needs Slurm's environment "
+            "(SLURM_STEP_NUM_TASKS, SLURM_PROCID, ...): launch with srun."
+        )
+    return resolver_class(
+        port_base=port_base,
+        gpus_per_node=num_tasks,
+        gpus_per_task=1,
+        auto_set_gpu=False,
+    )
+
+
+def _tpu_strategy(tpu):
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        if tpu != "local":
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except Exception as error:
+        raise RuntimeError(
+            f"No TPU available for strategy 'tpu' with tpu={tpu!r} "
+            f"({type(error).__name__}: {error}). Use tpu='local' on a Cloud TPU "
+            "VM, or a TPU name or grpc:// address reachable from this machine."
+        ) from error
+    return tf.distribute.TPUStrategy(resolver)

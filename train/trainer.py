@@ -1,0 +1,259 @@
+"""The distributed training step of a `WhisperAudioToText`.
+
+One `Trainer.train_step(batch)` is one optimizer update:
+
+1. Every replica counts its target tokens; one all-reduce gives the number of
+   target tokens in the whole global batch.
+2. Every replica splits its batch into `gradient_accumulation_steps`
+   micro-batches and, one after another, computes the gradient of
+   `sum of token losses / global target tokens` for each, adding them up in
+   float32. Summed over micro-batches and replicas this is the gradient of
+   the mean loss per target token of the global batch, however the batch is
+   split.
+3. One all-reduce sums the gradients over replicas; the sum is clipped by
+   its global norm and applied by the optimizer on every replica alike.
+
+The forward and backward passes can be compiled with XLA (`jit_compile`).
+Keras's `fit` is not used: it breaks under MultiWorkerMirroredStrategy
+(keras-team/keras#20585), and it clips each replica's gradient separately.
+"""
+
+import keras
+import tensorflow as tf
+
+from whisper.whisper_audio_to_text import token_cross_entropy
+
+
+class Trainer:
+    """Owns the distributed train step of a model and its optimizer.
+
+    Build the model and the optimizer (`train.optimizer.build_optimizer`)
+    under `strategy.scope()`, then hand them over. The trainer builds the
+    optimizer's slots there too, before the first step, for the variables it
+    trains. Feed `train_step` the elements of a dataset made by
+    `strategy.distribute_datasets_from_function`, each an `(x, y)` pair:
+    `x` the model's inputs ("encoder_features", "decoder_token_ids",
+    "decoder_padding_mask"), `y` the target token ids; targets where
+    "decoder_padding_mask" is 0 are padding and count for nothing. Each
+    replica's batch must split evenly into `gradient_accumulation_steps`
+    micro-batches.
+
+    Checkpointing, evaluation and logging belong elsewhere: they reach the
+    state through `trainer.model` and `trainer.optimizer`.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` (see `train.strategy`).
+        model: a `WhisperAudioToText` built under `strategy.scope()`.
+        optimizer: a Keras optimizer built under `strategy.scope()` for
+            gradients summed over replicas (`build_optimizer`'s).
+        gradient_accumulation_steps: int. Micro-batches per replica batch,
+            run one after another so that only one micro-batch's activations
+            are alive at a time.
+        clip_norm: float or None. Largest global norm of the gradient; a
+            larger gradient is scaled down to it.
+        freeze_encoder: bool. Train the decoder only: the encoder gets no
+            gradient, no backward pass and no optimizer slots.
+        jit_compile: bool. Compile the forward and backward passes with XLA.
+
+    Example:
+
+    ```python
+    from train.optimizer import WarmupDecaySchedule, build_optimizer
+    from train.strategy import build_strategy
+    from train.trainer import Trainer
+
+    strategy = build_strategy("default")
+    with strategy.scope():
+        model = WhisperAudioToText(backbone)
+        optimizer = build_optimizer(model, WarmupDecaySchedule(1e-3, 10, 100))
+    trainer = Trainer(strategy, model, optimizer, clip_norm=1.0)
+    for batch in strategy.distribute_datasets_from_function(make_dataset):
+        metrics = trainer.train_step(batch)  # {"loss": 4.2, ...}
+    ```
+    """
+
+    def __init__(
+        self,
+        strategy,
+        model,
+        optimizer,
+        *,
+        gradient_accumulation_steps=1,
+        clip_norm=None,
+        freeze_encoder=False,
+        jit_compile=True,
+    ):
+        steps = gradient_accumulation_steps
+        if not (isinstance(steps, int) and steps >= 1):
+            raise ValueError(
+                "gradient_accumulation_steps must be a positive int, got "
+                f"{gradient_accumulation_steps!r}."
+            )
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}.")
+        _check_created_in_scope(strategy, model, optimizer)
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.clip_norm = clip_norm
+        self.freeze_encoder = freeze_encoder
+        self.trainable_variables = self._variables_to_train()
+        if not optimizer.built:
+            # A custom loop fails ("You must feed a value for placeholder
+            # tensor") unless the slots exist, distributed, before step one.
+            with strategy.scope():
+                optimizer.build(self.trainable_variables)
+        # XLA compiles one micro-batch's forward and backward pass; the loop
+        # over micro-batches stays outside, since a whole training computation
+        # inside an XLA while loop ran about 3x slower on CPU.
+        self._compiled_micro_batch_gradients = tf.function(
+            self._micro_batch_gradients, jit_compile=jit_compile
+        )
+        self._distributed_step = tf.function(self._run_distributed_step)
+
+    def train_step(self, distributed_batch):
+        """One optimizer update; returns its metrics as Python floats.
+
+        "loss": mean cross-entropy per target token of the global batch,
+        "learning_rate": the rate this update used, "grad_norm": global norm
+        of the gradient before clipping (inf or nan when float16 overflowed,
+        and the loss-scaling optimizer skipped the update), "target_tokens" and "examples": counts in the
+        global batch.
+        """
+        metrics = self._distributed_step(distributed_batch)
+        return {name: float(value) for name, value in metrics.items()}
+
+    def _variables_to_train(self):
+        if not self.freeze_encoder:
+            return list(self.model.trainable_variables)
+        encoder_variables = {id(v) for v in self.model.backbone.encoder.trainable_variables}
+        return [v for v in self.model.trainable_variables if id(v) not in encoder_variables]
+
+    def _run_distributed_step(self, distributed_batch):
+        metrics = self.strategy.run(self._replica_step, args=(distributed_batch,))
+        # Every replica computed the same metrics from all-reduced sums.
+        return {
+            name: self.strategy.experimental_local_results(value)[0]
+            for name, value in metrics.items()
+        }
+
+    def _replica_step(self, batch):
+        x, y = batch
+        replica = tf.distribute.get_replica_context()
+        mask = tf.cast(x["decoder_padding_mask"], "float32")
+        num_examples = tf.cast(tf.shape(mask)[0], "float32")
+        global_tokens, global_examples = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, [tf.reduce_sum(mask), num_examples]
+        )
+        micro_x, micro_y = self._split_into_micro_batches(x, y)
+        gradients, loss = self._accumulate_local_gradients(micro_x, micro_y, global_tokens)
+        *gradients, loss = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, [*gradients, loss]
+        )
+        gradients, grad_norm = self._clip(gradients)
+        # Read before `apply`, which advances the schedule.
+        learning_rate = tf.cast(self.optimizer.learning_rate, "float32")
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return {
+            "loss": loss,
+            "learning_rate": learning_rate,
+            "grad_norm": grad_norm,
+            "target_tokens": global_tokens,
+            "examples": global_examples,
+        }
+
+    def _split_into_micro_batches(self, x, y):
+        """(batch, ...) tensors as (accumulation steps, micro-batch, ...)."""
+        steps = self.gradient_accumulation_steps
+        # Batch shapes are static here: train_step traces once per shape.
+        if y.shape[0] % steps:
+            raise ValueError(
+                f"Each replica's batch must split into gradient_accumulation_steps="
+                f"{steps} equal micro-batches; got a batch of {y.shape[0]}."
+            )
+
+        def split(tensor):
+            shape = tf.shape(tensor)
+            return tf.reshape(tensor, tf.concat([[steps, shape[0] // steps], shape[1:]], 0))
+
+        return tf.nest.map_structure(split, (x, y))
+
+    def _accumulate_local_gradients(self, micro_x, micro_y, global_tokens):
+        """This replica's share of the gradient and the loss, in float32."""
+        gradients = [tf.zeros(v.shape, "float32") for v in self.trainable_variables]
+        loss = tf.zeros((), "float32")
+        for index in tf.range(self.gradient_accumulation_steps):
+            # One micro-batch at a time: overlapping them would keep several
+            # micro-batches' activations alive, which accumulation avoids.
+            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+            x, y = tf.nest.map_structure(lambda t: t[index], (micro_x, micro_y))
+            micro_gradients, micro_loss = self._compiled_micro_batch_gradients(
+                x, y, global_tokens
+            )
+            # convert_to_tensor densifies sparse (embedding lookup) gradients.
+            gradients = [
+                total + tf.cast(tf.convert_to_tensor(gradient), "float32")
+                for total, gradient in zip(gradients, micro_gradients)
+            ]
+            loss += micro_loss
+        return gradients, loss
+
+    def _micro_batch_gradients(self, x, y, global_tokens):
+        # Only the trained variables are watched. With a frozen encoder, no
+        # encoder operation touches a watched value, so the tape records none
+        # of them and the encoder runs forward only.
+        variables = [v.value for v in self.trainable_variables]  # the tf.Variables
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(variables)
+            logits = self.model(x, training=True)
+            mask = tf.cast(x["decoder_padding_mask"], "float32")
+            # token_cross_entropy averages over this micro-batch's tokens;
+            # weighting by its share of the global tokens turns the sum over
+            # micro-batches and replicas into the global mean.
+            share = tf.reduce_sum(mask) / tf.maximum(global_tokens, 1.0)
+            loss = token_cross_entropy(y, logits, mask) * share
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(
+            scaled_loss,
+            variables,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return gradients, loss
+
+    def _clip(self, gradients):
+        """Clips the summed gradient by its global norm; returns the norm too.
+
+        Under float16 loss scaling the gradients are still scaled here (the
+        optimizer unscales them), so the norm is measured and capped in
+        scaled units.
+        """
+        scale = self._loss_scale()
+        norm = tf.linalg.global_norm(gradients)
+        if self.clip_norm is not None:
+            gradients, _ = tf.clip_by_global_norm(
+                gradients, self.clip_norm * scale, use_norm=norm
+            )
+        return gradients, norm / scale
+
+    def _loss_scale(self):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return tf.cast(self.optimizer.dynamic_scale, "float32")
+        return tf.constant(1.0)
+
+
+def _check_created_in_scope(strategy, model, optimizer):
+    """Raises unless the model and optimizer belong to `strategy`.
+
+    Variables made outside `strategy.scope()` live on one device only, and
+    the failure they cause inside `strategy.run` names neither.
+    """
+    for owner, variable in (
+        ("model", model.weights[0]),
+        ("optimizer", optimizer.iterations),
+    ):
+        if not strategy.extended.variable_created_in_scope(variable.value):
+            raise ValueError(
+                f"The {owner} was not built under this strategy's scope: create "
+                "the model and the optimizer inside `with strategy.scope():`."
+            )
