@@ -96,8 +96,8 @@ def resolve_preset(preset, builtin_presets=None):
 
 def _download(handle, download):
     advice = (
-        f"Download it on a machine with network access and pass the local "
-        f"preset directory instead, e.g. from_preset('/path/to/preset')."
+        "Download it on a machine with network access and pass the local "
+        "preset directory instead, e.g. from_preset('/path/to/preset')."
     )
     if os.environ.get(OFFLINE_ENV) == "1":
         raise PresetDownloadError(

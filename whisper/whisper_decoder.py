@@ -3,10 +3,9 @@
 import keras
 from keras import ops
 
-from whisper.whisper_attention import float32_policy_for
 from whisper.whisper_attention import whisper_kernel_initializer
 from whisper.whisper_decoder_layer import WhisperDecoderLayer
-from whisper.whisper_encoder_layer import LAYER_NORM_EPSILON
+from whisper.whisper_encoder_layer import layer_norm
 from whisper.whisper_token_embedding import WhisperTokenEmbedding
 
 
@@ -70,21 +69,10 @@ class WhisperDecoder(keras.layers.Layer):
         self.embeddings_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="embeddings_dropout"
         )
-        self.transformer_layers = [
-            WhisperDecoderLayer(
-                num_heads,
-                intermediate_dim,
-                dropout=dropout,
-                dtype=self.dtype_policy,
-                name=f"layer_{index}",
-            )
-            for index in range(num_layers)
-        ]
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=LAYER_NORM_EPSILON,
-            dtype=float32_policy_for(self.dtype_policy),
-            name="layer_norm",
+        self.transformer_layers = WhisperDecoderLayer.stack(
+            num_layers, num_heads, intermediate_dim, dropout, self.dtype_policy
         )
+        self.layer_norm = layer_norm(self.dtype_policy, "layer_norm")
 
     def build(self, token_ids_shape):
         self.token_embedding.build(token_ids_shape)

@@ -9,6 +9,13 @@ from whisper.whisper_attention import whisper_kernel_initializer
 LAYER_NORM_EPSILON = 1e-5
 
 
+def layer_norm(dtype_policy, name):
+    """Whisper's layer norm (epsilon 1e-5), computing in float32."""
+    return keras.layers.LayerNormalization(
+        epsilon=LAYER_NORM_EPSILON, dtype=float32_policy_for(dtype_policy), name=name
+    )
+
+
 class WhisperEncoderLayer(keras.layers.Layer):
     """A pre-norm transformer layer with exact-GELU feedforward.
 
@@ -46,12 +53,22 @@ class WhisperEncoderLayer(keras.layers.Layer):
         self.feedforward_output_dense = None
         self.feedforward_dropout = self._dropout("feedforward_dropout")
 
+    @classmethod
+    def stack(cls, num_layers, num_heads, intermediate_dim, dropout, dtype_policy):
+        """`num_layers` layers named layer_0, layer_1, ..."""
+        return [
+            cls(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                dtype=dtype_policy,
+                name=f"layer_{index}",
+            )
+            for index in range(num_layers)
+        ]
+
     def _layer_norm(self, name):
-        return keras.layers.LayerNormalization(
-            epsilon=LAYER_NORM_EPSILON,
-            dtype=float32_policy_for(self.dtype_policy),
-            name=name,
-        )
+        return layer_norm(self.dtype_policy, name)
 
     def _dropout(self, name):
         return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
