@@ -64,6 +64,8 @@ class SpeechSource:
         return self._examples(shard_index, num_shards)
 
     def _examples(self, shard_index, num_shards):
+        # Abstract: every concrete source (manifest, datasets, TFDS,
+        # synthetic) overrides it; `examples` checks the shard first.
         raise NotImplementedError(
             f"{type(self).__name__} must implement `_examples`."
         )

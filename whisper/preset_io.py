@@ -130,12 +130,16 @@ def _hf_download(handle):
     )
 
 
-def write_json(path, data):
-    """Writes JSON through a temporary file so a reader never sees half."""
+def write_text(path, text):
+    """Writes `text` through a temporary file so a reader never sees half."""
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=4)
+        file.write(text)
     os.replace(temporary, path)
+
+
+def write_json(path, data):
+    write_text(path, json.dumps(data, indent=4))
 
 
 def read_json(path):

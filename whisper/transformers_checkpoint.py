@@ -656,7 +656,7 @@ def save_transformers_checkpoint(model, path, tokenizer=None):
     os.makedirs(path, exist_ok=True)
     _write_weights(task.backbone, os.path.join(path, WEIGHTS_FILE))
     if task.tokenizer is not None:
-        _write_text_atomically(
+        preset_io.write_text(
             os.path.join(path, TOKENIZER_FILE), task.tokenizer.to_tokenizer_json()
         )
         preset_io.write_json(os.path.join(path, TOKENIZER_CONFIG_FILE), _tokenizer_config(task))
@@ -815,9 +815,3 @@ def _preprocessor_config(audio_converter):
         "return_attention_mask": False,
     }
 
-
-def _write_text_atomically(path, text):
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)

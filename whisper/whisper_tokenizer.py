@@ -18,6 +18,7 @@ from whisper.preset_io import PresetError
 from whisper.preset_io import read_serialized
 from whisper.preset_io import resolve_preset
 from whisper.preset_io import write_serialized
+from whisper.preset_io import write_text
 from whisper.whisper_presets import backbone_presets
 
 VOCABULARY_FILE = "vocabulary.json"
@@ -462,11 +463,11 @@ class WhisperTokenizer:
         """
         asset_dir = os.path.join(preset_dir, _asset_dir(self.config_file))
         os.makedirs(asset_dir, exist_ok=True)
-        _write_text_atomically(
+        write_text(
             os.path.join(asset_dir, VOCABULARY_FILE),
             json.dumps(self.vocabulary),
         )
-        _write_text_atomically(
+        write_text(
             os.path.join(asset_dir, MERGES_FILE),
             "".join(f"{merge}\n" for merge in self.merges),
         )
@@ -712,14 +713,6 @@ def _existing_asset(asset_dir, file_name, preset):
             f"Preset '{preset}' lacks the tokenizer asset '{path}'."
         )
     return path
-
-
-def _write_text_atomically(path, text):
-    # Through a temporary file, so a reader never sees half a file.
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
 
 
 def _read_tokenizer_json(path):
