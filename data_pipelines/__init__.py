@@ -10,7 +10,9 @@ Every source yields `SpeechExample` records, shard by shard
 - `SyntheticSpeechSource`: the built-in corpus of English sentences spoken
   by espeak-ng, made offline and cached.
 
-`build_source(kind, **kwargs)` builds one from a configuration.
+`build_source(kind, **kwargs)` builds one from a configuration. Names are
+imported on first use, so `import data_pipelines` imports neither
+`datasets` nor `tensorflow_datasets`.
 
 Example:
 
@@ -23,26 +25,21 @@ for example in source.examples(shard_index=0, num_shards=2):
 ```
 """
 
-from data_pipelines.hf_datasets_source import HFDatasetsSource
-from data_pipelines.manifest_source import ManifestError
-from data_pipelines.manifest_source import ManifestSource
-from data_pipelines.source_factory import SOURCE_KINDS
-from data_pipelines.source_factory import build_source
-from data_pipelines.speech_example import SpeechExample
-from data_pipelines.speech_source import DatasetUnavailableError
-from data_pipelines.speech_source import SpeechSource
-from data_pipelines.synthetic_source import SyntheticSpeechSource
-from data_pipelines.tfds_source import TFDSSource
+from whisper.lazy_exports import lazy_exports
 
-__all__ = [
-    "DatasetUnavailableError",
-    "HFDatasetsSource",
-    "ManifestError",
-    "ManifestSource",
-    "SOURCE_KINDS",
-    "SpeechExample",
-    "SpeechSource",
-    "SyntheticSpeechSource",
-    "TFDSSource",
-    "build_source",
-]
+_EXPORTS = {
+    "DatasetUnavailableError": "data_pipelines.speech_source",
+    "HFDatasetsSource": "data_pipelines.hf_datasets_source",
+    "ManifestError": "data_pipelines.manifest_source",
+    "ManifestSource": "data_pipelines.manifest_source",
+    "SOURCE_KINDS": "data_pipelines.source_factory",
+    "SpeechExample": "data_pipelines.speech_example",
+    "SpeechSource": "data_pipelines.speech_source",
+    "SyntheticSpeechSource": "data_pipelines.synthetic_source",
+    "TFDSSource": "data_pipelines.tfds_source",
+    "build_source": "data_pipelines.source_factory",
+}
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

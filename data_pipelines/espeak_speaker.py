@@ -169,8 +169,7 @@ def _speak_requests(output):
     speaker = EspeakSpeaker()
     try:
         waveforms = [
-            speaker.speak(u.text, u.voice, u.words_per_minute, u.pitch)
-            for u in utterances
+            speaker.speak(u.text, u.voice, u.words_per_minute, u.pitch) for u in utterances
         ]
     except ValueError as error:
         print(error, file=sys.stderr)

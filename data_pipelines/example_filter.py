@@ -20,11 +20,10 @@ waveform = example_filter.waveform("clip-1", silence, 16000, "", b"")
 try:
     example_filter.waveform("clip-2", np.zeros((0, 1), "float32"), 16000, "", b"")
 except SkippedExample as skipped:
-    print(skipped.reason, skipped.detail)  # empty_audio it holds no samples
+    print(skipped.reason, skipped.detail)  # empty_audio it holds no audio samples
 ```
 """
 
-import numpy as np
 import tensorflow as tf
 
 from whisper import audio_io
@@ -39,6 +38,8 @@ LABEL_TOO_LONG = "label_too_long"
 # Counted by the pipeline once features are computed: finite samples can
 # still overflow the power spectrum.
 NON_FINITE_FEATURES = "non_finite_features"
+# In-memory audio that `whisper.audio_io` refuses, by its `AudioLoadError.kind`.
+ARRAY_SKIP_REASONS = {audio_io.EMPTY: EMPTY_AUDIO, audio_io.NON_FINITE: NON_FINITE_AUDIO}
 # Every reason the data pipeline skips an example for.
 SKIP_REASONS = (
     UNREADABLE_AUDIO,
@@ -131,9 +132,7 @@ class ExampleFilter:
             raise SkippedExample(EMPTY_TEXT, f"the transcript is {text!r}")
         if self.tokenizer is None:
             return []
-        ids = self.tokenizer.training_target_ids(
-            text, language=self.language, task=self.task
-        )
+        ids = self.tokenizer.training_target_ids(text, language=self.language, task=self.task)
         decoder_length = len(ids) - 1
         if decoder_length > self.max_label_tokens:
             raise SkippedExample(
@@ -158,7 +157,7 @@ class ExampleFilter:
         elif audio_bytes:
             waveform = self._decode_bytes(example_id, audio_bytes)
         else:
-            waveform = self._from_array(audio, sampling_rate)
+            waveform = self._from_array(example_id, audio, sampling_rate)
         self._check_duration(len(waveform) / self.sampling_rate)
         return waveform
 
@@ -186,26 +185,20 @@ class ExampleFilter:
         except audio_io.AudioLoadError as error:
             raise SkippedExample(UNREADABLE_AUDIO, _message(error)) from error
 
-    def _from_array(self, audio, sampling_rate):
-        if audio.size == 0:
-            raise SkippedExample(EMPTY_AUDIO, "it holds no samples")
-        # One NaN would make every feature of the example NaN.
-        if not np.isfinite(audio).all():
-            raise SkippedExample(NON_FINITE_AUDIO, "it holds NaN or infinite samples")
-        waveform = audio_io.resample(
-            audio_io.to_mono(audio), sampling_rate, self.sampling_rate
-        )
-        return waveform.astype(np.float32, copy=False)
+    def _from_array(self, example_id, audio, sampling_rate):
+        try:
+            return audio_io.prepare_waveform(
+                audio, sampling_rate, self.sampling_rate, name=example_id
+            )
+        except audio_io.AudioLoadError as error:
+            reason = ARRAY_SKIP_REASONS.get(error.kind, UNREADABLE_AUDIO)
+            raise SkippedExample(reason, error.reason) from error
 
     def _check_duration(self, seconds):
         if seconds < self.min_audio_seconds:
-            raise SkippedExample(
-                TOO_SHORT, f"{seconds:.3f} s < {self.min_audio_seconds} s"
-            )
+            raise SkippedExample(TOO_SHORT, f"{seconds:.3f} s < {self.min_audio_seconds} s")
         if seconds > self.max_audio_seconds:
-            raise SkippedExample(
-                TOO_LONG, f"{seconds:.3f} s > {self.max_audio_seconds} s"
-            )
+            raise SkippedExample(TOO_LONG, f"{seconds:.3f} s > {self.max_audio_seconds} s")
 
 
 def _is_url(path):

@@ -36,6 +36,7 @@ import math
 
 import tensorflow as tf
 
+
 class Featurizer:
     """Computes each example's features at its padded length; batches them.
 
@@ -92,9 +93,8 @@ class Featurizer:
         # The first padded length holding the clip; zero-padding the
         # waveform (not the features) makes the padded frames exactly those
         # of Whisper's 30 s features.
-        bucket = tf.searchsorted(
-            tf.constant(self.padded_lengths), num_samples[None], side="left"
-        )[0]
+        lengths = tf.constant(self.padded_lengths)
+        bucket = tf.searchsorted(lengths, num_samples[None], side="left")[0]
         padded_length = tf.gather(self.padded_lengths, bucket)
         waveform = tf.pad(waveform, [[0, padded_length - num_samples]])
         features = self.audio_converter(waveform)
@@ -128,9 +128,7 @@ class Featurizer:
         )
 
 
-def _clip_padded_lengths(
-    audio_converter, max_audio_seconds, multiple_seconds, bucket_boundaries
-):
+def _clip_padded_lengths(audio_converter, max_audio_seconds, multiple_seconds, bucket_boundaries):
     """Sorted sample counts that clip-length waveforms are padded up to."""
     rate = audio_converter.sampling_rate
     multiple = round(multiple_seconds * rate)

@@ -54,9 +54,8 @@ from datasets.distributed import split_dataset_by_node
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import DatasetUnavailableError
 from data_pipelines.speech_source import SpeechSource
+from whisper.offline import downloads_disabled
 
-# The project-wide switch that refuses every download (see whisper.preset_io).
-OFFLINE_ENV = "WHISPER_KERAS_OFFLINE"
 # Files `save_to_disk` writes: one Dataset, or a DatasetDict of several.
 SAVED_DATASET_FILES = ("state.json", "dataset_dict.json")
 
@@ -104,14 +103,10 @@ class HFDatasetsSource(SpeechSource):
         self.audio_column = audio_column
         self.text_column = text_column
         self.id_column = id_column
-        self.name = "/".join(
-            part for part in (self.dataset_name, config, split) if part
-        )
+        self.name = "/".join(part for part in (self.dataset_name, config, split) if part)
         self.skipped_rows = collections.Counter()
         if os.path.isabs(self.dataset_name) and not os.path.exists(self.dataset_name):
-            raise FileNotFoundError(
-                f"Dataset directory '{self.dataset_name}' does not exist."
-            )
+            raise FileNotFoundError(f"Dataset directory '{self.dataset_name}' does not exist.")
         if _is_saved_dataset(self.dataset_name):
             dataset = self._load_from_disk()
         else:
@@ -131,9 +126,7 @@ class HFDatasetsSource(SpeechSource):
 
     def _examples(self, shard_index, num_shards):
         if self._streamed:
-            rows = split_dataset_by_node(
-                self._dataset, rank=shard_index, world_size=num_shards
-            )
+            rows = split_dataset_by_node(self._dataset, rank=shard_index, world_size=num_shards)
             positions = None
         else:
             rows = self._dataset.shard(num_shards, shard_index, contiguous=False)
@@ -168,9 +161,7 @@ class HFDatasetsSource(SpeechSource):
 
     def _skip(self, reason, example_id, detail):
         self.skipped_rows[reason] += 1
-        logger.warning(
-            "Dataset '%s', example %s: %s; skipping it.", self.name, example_id, detail
-        )
+        logger.warning("Dataset '%s', example %s: %s; skipping it.", self.name, example_id, detail)
         return None
 
     def _load_from_disk(self):
@@ -230,9 +221,7 @@ class HFDatasetsSource(SpeechSource):
 
 
 def _is_saved_dataset(path):
-    return any(
-        os.path.isfile(os.path.join(path, name)) for name in SAVED_DATASET_FILES
-    )
+    return any(os.path.isfile(os.path.join(path, name)) for name in SAVED_DATASET_FILES)
 
 
 @contextlib.contextmanager
@@ -242,7 +231,7 @@ def _hub_offline_if_disabled():
     `datasets` reads HF_HUB_OFFLINE once, at import; its config value is what
     `load_dataset` consults, so it is switched for this call only.
     """
-    if os.environ.get(OFFLINE_ENV) != "1":
+    if not downloads_disabled():
         yield
         return
     previous = datasets.config.HF_HUB_OFFLINE

@@ -187,10 +187,13 @@ class ManifestSource(SpeechSource):
                     yield line, self._error(message, line, reason="invalid_json")
                     continue
                 if not isinstance(row, dict):
-                    yield line, self._error(
-                        f"a row must be a JSON object, got {type(row).__name__}",
+                    yield (
                         line,
-                        reason="not_an_object",
+                        self._error(
+                            f"a row must be a JSON object, got {type(row).__name__}",
+                            line,
+                            reason="not_an_object",
+                        ),
                     )
                     continue
                 yield line, row
@@ -203,10 +206,13 @@ class ManifestSource(SpeechSource):
                 if not any(field.strip() for field in fields):
                     continue
                 if len(fields) != len(header):
-                    yield reader.line_num, self._error(
-                        f"{len(fields)} fields where the header has {len(header)}",
+                    yield (
                         reader.line_num,
-                        reason="wrong_field_count",
+                        self._error(
+                            f"{len(fields)} fields where the header has {len(header)}",
+                            reader.line_num,
+                            reason="wrong_field_count",
+                        ),
                     )
                     continue
                 yield reader.line_num, dict(zip(header, fields))
@@ -227,9 +233,7 @@ class ManifestSource(SpeechSource):
             (self.text_column, text, "text"),
         ):
             if value is None:
-                return self._error(
-                    "the field is missing or null", line, column, f"missing_{kind}"
-                )
+                return self._error("the field is missing or null", line, column, f"missing_{kind}")
             if not isinstance(value, str):
                 return self._error(
                     f"must be a string, got {type(value).__name__} {value!r}",
@@ -253,9 +257,7 @@ class ManifestSource(SpeechSource):
         return os.path.normpath(os.path.join(self.audio_root, audio_path))
 
     def _error(self, message, line, column=None, reason=None):
-        return ManifestError(
-            self.path, message, line=line, column=column, reason=reason
-        )
+        return ManifestError(self.path, message, line=line, column=column, reason=reason)
 
     def _find_audio_column(self):
         """The first default audio column the manifest has."""
@@ -311,9 +313,7 @@ def _manifest_format(path, format):
         return MANIFEST_FORMATS[extension]
     allowed = sorted(set(MANIFEST_FORMATS.values()))
     if format not in allowed:
-        raise ManifestError(
-            path, f"unknown format {format!r}; allowed: {_quoted(allowed)}."
-        )
+        raise ManifestError(path, f"unknown format {format!r}; allowed: {_quoted(allowed)}.")
     return format
 
 

@@ -101,9 +101,7 @@ from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_source import check_shard
 
 # Why an example's features can be non-finite though its samples are finite.
-NON_FINITE_FEATURES_DETAIL = (
-    "its log-mel features hold NaN or infinity (samples too large?)"
-)
+NON_FINITE_FEATURES_DETAIL = "its log-mel features hold NaN or infinity (samples too large?)"
 
 
 class NoUsableExamplesError(ValueError):
@@ -243,9 +241,7 @@ def build_dataset(
         spec_augment,
         seed,
     )
-    batches = batches.map(
-        finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    batches = batches.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -359,9 +355,7 @@ def _usable_examples(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return examples.filter(
-        lambda example: _finite_or_counted(example, skip_counter)
-    )
+    return examples.filter(lambda example: _finite_or_counted(example, skip_counter))
 
 
 def _decode(record, example_filter, skip_counter):
@@ -441,9 +435,7 @@ def _check_shard_has_usable_example(shard, featurize):
             return
         skipped.skip(NON_FINITE_FEATURES, example_id, NON_FINITE_FEATURES_DETAIL)
     if skipped.total == 0:
-        raise NoUsableExamplesError(
-            f"No examples to use: {shard.describe()} yielded none."
-        )
+        raise NoUsableExamplesError(f"No examples to use: {shard.describe()} yielded none.")
     raise NoUsableExamplesError(
         f"No usable examples in {shard.describe()}: all {skipped.total} were "
         f"skipped. {skipped.summary()}"
@@ -480,9 +472,7 @@ def _training_padding(pad_token_id):
 class _BatchFinisher:
     """Pads token rows to their multiple, augments, splits into (x, y)."""
 
-    def __init__(
-        self, pad_token_id, label_padding_multiple, max_label_tokens, spec_augment, seed
-    ):
+    def __init__(self, pad_token_id, label_padding_multiple, max_label_tokens, spec_augment, seed):
         self.pad_token_id = pad_token_id
         self.label_padding_multiple = label_padding_multiple
         self.max_label_tokens = max_label_tokens
@@ -496,12 +486,8 @@ class _BatchFinisher:
             features = self.spec_augment(features, batch["num_frames"], seed)
         x = {
             "encoder_features": features,
-            "decoder_token_ids": self._pad_tokens(
-                batch["decoder_token_ids"], self.pad_token_id
-            ),
-            "decoder_padding_mask": self._pad_tokens(
-                batch["decoder_padding_mask"], 0
-            ),
+            "decoder_token_ids": self._pad_tokens(batch["decoder_token_ids"], self.pad_token_id),
+            "decoder_padding_mask": self._pad_tokens(batch["decoder_padding_mask"], 0),
         }
         return x, self._pad_tokens(batch["target_ids"], self.pad_token_id)
 
@@ -513,9 +499,7 @@ class _BatchFinisher:
         padded_length = tf.minimum(
             (length + multiple - 1) // multiple * multiple, self.max_label_tokens
         )
-        padded = tf.pad(
-            tokens, [[0, 0], [0, padded_length - length]], constant_values=value
-        )
+        padded = tf.pad(tokens, [[0, 0], [0, padded_length - length]], constant_values=value)
         if multiple >= self.max_label_tokens:
             # Always `max_label_tokens` long: say so, for TPUs' static shapes.
             padded.set_shape([tokens.shape[0], self.max_label_tokens])

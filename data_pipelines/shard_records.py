@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines.example_filter import SkippedExample
+from whisper import audio_io
 
 # Fields of the records that flow from the Python generator into tf.data.
 # Exactly one of `path`, `audio_bytes` and `audio` is non-empty.
@@ -54,14 +55,6 @@ RECORD_SIGNATURE = {
     # (samples, channels), recorded at `sampling_rate` Hz.
     "audio": tf.TensorSpec((None, None), tf.float32),
     "sampling_rate": tf.TensorSpec((), tf.int32),
-}
-# Full scale of integer PCM samples, as soundfile and the audio converter
-# read them. Wider integers are refused: int64 arrays often hold int16
-# values, which their full scale would turn into silence.
-PCM_FULL_SCALE = {
-    np.dtype(np.int8): 2.0**7,
-    np.dtype(np.int16): 2.0**15,
-    np.dtype(np.int32): 2.0**31,
 }
 
 
@@ -104,9 +97,7 @@ class ShardRecords:
 
     def examples(self):
         """One pass over the shard's examples, in the source's order."""
-        return self.source.examples(
-            shard_index=self.shard_index, num_shards=self.num_shards
-        )
+        return self.source.examples(shard_index=self.shard_index, num_shards=self.num_shards)
 
     def records(self, skip_counter):
         """Yields a `RECORD_SIGNATURE` dict per example with a usable text,
@@ -116,9 +107,7 @@ class ShardRecords:
                 try:
                     yield self.record(example)
                 except SkippedExample as skipped:
-                    skip_counter.skip(
-                        skipped.reason, str(example.id), skipped.detail
-                    )
+                    skip_counter.skip(skipped.reason, str(example.id), skipped.detail)
 
     def _ordered_examples(self, epoch):
         if self.shuffle_seed is None or self.shuffle_buffer <= 1:
@@ -171,14 +160,8 @@ def _samples_by_channel(example_id, audio):
     """In-memory audio as float32 `(samples, channels)`; empty if `None`."""
     if audio is None:
         return np.zeros((0, 1), np.float32)
-    audio = np.asarray(audio)
-    if audio.ndim == 1:
-        audio = audio[:, None]
-    if np.issubdtype(audio.dtype, np.floating):
-        return audio.astype(np.float32, copy=False)
-    if audio.dtype in PCM_FULL_SCALE:
-        return (audio / PCM_FULL_SCALE[audio.dtype]).astype(np.float32)
-    raise TypeError(
-        f"Example {example_id!r}: `audio` must hold float samples (or int8, "
-        f"int16 or int32 PCM), got dtype {audio.dtype}."
-    )
+    try:
+        audio = audio_io.pcm_to_float(audio)
+    except TypeError as error:
+        raise TypeError(f"Example {example_id!r}: {error}") from None
+    return audio[:, None] if audio.ndim == 1 else audio

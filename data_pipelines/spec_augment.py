@@ -69,8 +69,7 @@ class SpecAugment:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(
-                    f"SpecAugment's `{name}` must be a non-negative int, "
-                    f"got {value!r}."
+                    f"SpecAugment's `{name}` must be a non-negative int, got {value!r}."
                 )
         if not 0.0 <= max_time_mask_fraction <= 1.0:
             raise ValueError(
@@ -95,15 +94,11 @@ class SpecAugment:
         total_frames = tf.shape(features)[1]
         num_mels = tf.shape(features)[2]
         num_frames = tf.minimum(tf.cast(num_frames, tf.int32), total_frames)
-        frequency_seed, time_seed = tf.unstack(
-            tf.random.experimental.stateless_split(seed, num=2)
-        )
+        frequency_seed, time_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
         frequency_masked = _random_bands(
             frequency_seed,
             self.num_frequency_masks,
-            max_width=tf.fill(
-                [batch_size], tf.minimum(self.max_frequency_mask_width, num_mels)
-            ),
+            max_width=tf.fill([batch_size], tf.minimum(self.max_frequency_mask_width, num_mels)),
             extent=tf.fill([batch_size], num_mels),
             size=num_mels,
         )
@@ -156,9 +151,7 @@ def _random_bands(seed, num_bands, max_width, extent, size):
     room = tf.cast(extent, tf.float32)[:, None] - widths + 1.0
     starts = tf.floor(start_draws * room)
     positions = tf.cast(tf.range(size), tf.float32)[None, None, :]
-    inside = (positions >= starts[..., None]) & (
-        positions < (starts + widths)[..., None]
-    )
+    inside = (positions >= starts[..., None]) & (positions < (starts + widths)[..., None])
     return tf.reduce_any(inside, axis=1)
 
 

@@ -23,9 +23,10 @@ on_disk.audio_kind  # "path"
 
 import dataclasses
 import numbers
-from typing import Optional
 
 import numpy as np
+
+from whisper import audio_io
 
 
 # Equality would compare `audio` arrays element-wise, which has no single
@@ -39,8 +40,9 @@ class SpeechExample:
             name examples by it.
         text: str. The transcript, as the model should write it.
         audio: samples of shape `(samples,)` or `(samples, channels)`:
-            floats in [-1, 1] or integer PCM (int8, int16, int32, scaled by
-            the pipeline). Set together with `sampling_rate`.
+            floats in [-1, 1] or 8-, 16- or 32-bit integer PCM (scaled by the
+            pipeline, see `whisper.audio_io.pcm_scale`). Set together with
+            `sampling_rate`.
         sampling_rate: int. The rate of `audio`, in Hz.
         path: str. An audio file any `whisper.audio_io` reader accepts.
         audio_bytes: bytes. The whole encoded file (WAV, FLAC, ...).
@@ -50,16 +52,14 @@ class SpeechExample:
 
     id: str
     text: str
-    audio: Optional[np.ndarray] = None
-    sampling_rate: Optional[int] = None
-    path: Optional[str] = None
-    audio_bytes: Optional[bytes] = None
+    audio: np.ndarray | None = None
+    sampling_rate: int | None = None
+    path: str | None = None
+    audio_bytes: bytes | None = None
 
     def __post_init__(self):
         given = [
-            name
-            for name in ("audio", "path", "audio_bytes")
-            if getattr(self, name) is not None
+            name for name in ("audio", "path", "audio_bytes") if getattr(self, name) is not None
         ]
         if len(given) != 1:
             raise ValueError(
@@ -95,11 +95,11 @@ class SpeechExample:
                 f"shape (samples,) or (samples, channels), got "
                 f"{type(audio).__name__} of shape {np.shape(audio)}."
             )
-        if audio.dtype.kind not in "fi":
-            raise TypeError(
-                f"SpeechExample {self.id!r}: `audio` must hold float samples or "
-                f"integer PCM, got dtype {audio.dtype}."
-            )
+        if audio.dtype.kind != "f":
+            try:
+                audio_io.pcm_scale(audio.dtype)
+            except TypeError as error:
+                raise TypeError(f"SpeechExample {self.id!r}: {error}") from None
         rate = self.sampling_rate
         is_int = isinstance(rate, numbers.Integral) and not isinstance(rate, bool)
         if not is_int or rate <= 0:

@@ -66,9 +66,7 @@ class SpeechSource:
     def _examples(self, shard_index, num_shards):
         # Abstract: every concrete source (manifest, datasets, TFDS,
         # synthetic) overrides it; `examples` checks the shard first.
-        raise NotImplementedError(
-            f"{type(self).__name__} must implement `_examples`."
-        )
+        raise NotImplementedError(f"{type(self).__name__} must implement `_examples`.")
 
     @property
     def num_examples(self):

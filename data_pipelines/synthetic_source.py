@@ -69,6 +69,7 @@ from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
 from whisper import audio_io
+from whisper.json_io import write_json
 
 # Bump when the grammar, the voice draws or the audio processing change what
 # a parameter set produces, so that old cache entries are not reused.
@@ -100,7 +101,6 @@ PITCH_LIMITS = (0, 100)
 # Draws of sentences allowed per sentence wanted before giving up: the
 # grammar holds millions, so only absurd corpus sizes reach this.
 MAX_DRAWS_PER_SENTENCE = 100
-PCM_FULL_SCALE = 32768.0
 
 
 class SyntheticSpeechSource(SpeechSource):
@@ -175,7 +175,7 @@ class SyntheticSpeechSource(SpeechSource):
             yield SpeechExample(
                 id=line["id"],
                 text=line["text"],
-                audio=(samples / PCM_FULL_SCALE).astype(np.float32),
+                audio=audio_io.pcm_to_float(samples),
                 sampling_rate=SAMPLING_RATE,
             )
 
@@ -195,15 +195,11 @@ class SyntheticSpeechSource(SpeechSource):
     def _synthesize(self, directory):
         plans = corpus_plan(self.parameters)
         everything = [plan for split in SPLITS for plan in plans[split]]
-        espeak_rate, spoken = speak_in_fresh_process(
-            [plan["utterance"] for plan in everything]
-        )
+        espeak_rate, spoken = speak_in_fresh_process([plan["utterance"] for plan in everything])
         waveforms = iter(_to_pcm16(samples, espeak_rate) for samples in spoken)
         for split in SPLITS:
             _write_split(directory, split, plans[split], waveforms)
-        parameters_path = os.path.join(directory, "parameters.json")
-        with open(parameters_path, "w", encoding="utf-8") as file:
-            json.dump(self.parameters, file, indent=2)
+        write_json(os.path.join(directory, "parameters.json"), self.parameters)
 
 
 def corpus_plan(parameters):
@@ -231,7 +227,7 @@ def corpus_plan(parameters):
 
 
 def split_of(sentence):
-    """"eval" for one sentence in `EVAL_SHARE`, chosen by its text alone."""
+    """The split of a sentence: "eval" for one in `EVAL_SHARE`, by its text alone."""
     digest = hashlib.sha256(sentence.encode("utf-8")).digest()
     return "eval" if digest[0] % EVAL_SHARE == 0 else "train"
 

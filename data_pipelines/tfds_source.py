@@ -24,26 +24,45 @@ contiguous run of examples, not the whole split.
 Example:
 
 ```python
+import numpy as np
+import tensorflow_datasets as tfds
 from data_pipelines.tfds_source import TFDSSource
 
-# Needs LibriSpeech prepared in /data/tensorflow_datasets (or network).
-source = TFDSSource("librispeech", split="dev_clean",
-                    data_dir="/data/tensorflow_datasets")
-example = next(source.examples(shard_index=0, num_shards=8))
+class Tones(tfds.core.GeneratorBasedBuilder):
+    # Four tones laid out as LibriSpeech is: int16 "speech" and "text".
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "speech": tfds.features.Audio(sample_rate=16000, dtype=np.int16),
+            "text": tfds.features.Text(),
+        }))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for index in range(4):
+            yield index, {"speech": np.full(1600, 100 * index, np.int16), "text": f"tone {index}"}
+
+tfds.builder("tones", data_dir="tfds_data").download_and_prepare()
+source = TFDSSource("tones", split="train", data_dir="tfds_data")
+example = next(source.examples(shard_index=0, num_shards=2))
 example.audio.dtype, example.sampling_rate  # (dtype('int16'), 16000)
 ```
-"""
 
-import os
+LibriSpeech itself: `TFDSSource("librispeech", split="dev_clean",
+data_dir=...)` where it is prepared.
+"""
 
 import tensorflow_datasets as tfds
 
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import DatasetUnavailableError
 from data_pipelines.speech_source import SpeechSource
+from whisper.offline import OFFLINE_ENV
+from whisper.offline import downloads_disabled
 
-# The project-wide switch that refuses every download (see whisper.preset_io).
-OFFLINE_ENV = "WHISPER_KERAS_OFFLINE"
 # The per-example id TFDS can add to every example it reads.
 TFDS_ID = "tfds_id"
 
@@ -151,7 +170,7 @@ class TFDSSource(SpeechSource):
             f"a machine with network and copy its data directory here, then "
             f"pass it as `data_dir`."
         )
-        if os.environ.get(OFFLINE_ENV) == "1":
+        if downloads_disabled():
             raise DatasetUnavailableError(
                 f"TFDS dataset '{self.dataset_name}' is not prepared in "
                 f"'{where}' and downloads are disabled ({OFFLINE_ENV}=1). {advice}"

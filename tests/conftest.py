@@ -68,18 +68,14 @@ def english_keras_hub_assets(english_tokenizer_json_path, tmp_path_factory):
     added = {token["content"]: token["id"] for token in data["added_tokens"]}
     folder = tmp_path_factory.mktemp("english_assets")
     return {
-        "vocabulary": _write_json(
-            folder / "vocabulary.json", data["model"]["vocab"]
-        ),
+        "vocabulary": _write_json(folder / "vocabulary.json", data["model"]["vocab"]),
         "merges": _write_merges(folder / "merges.txt", data["model"]["merges"]),
         "special_tokens": {t: added[t] for t in REQUIRED_SPECIAL_TOKENS},
     }
 
 
 @pytest.fixture(scope="session")
-def multilingual_keras_hub_assets(
-    english_tokenizer_json_path, tmp_path_factory
-):
+def multilingual_keras_hub_assets(english_tokenizer_json_path, tmp_path_factory):
     """GPT-2's BPE with multilingual Whisper's special and language tokens.
 
     No multilingual vocabulary ships offline, so this keeps tiny.en's BPE
@@ -92,8 +88,7 @@ def multilingual_keras_hub_assets(
     """
     data = _read_json(english_tokenizer_json_path)
     shifted = {
-        token["content"]: token["id"] + MULTILINGUAL_ID_SHIFT
-        for token in data["added_tokens"]
+        token["content"]: token["id"] + MULTILINGUAL_ID_SHIFT for token in data["added_tokens"]
     }
     vocabulary = dict(data["model"]["vocab"])
     del vocabulary["<|endoftext|>"]
@@ -106,9 +101,7 @@ def multilingual_keras_hub_assets(
         "language_tokens": {
             token: token_id
             for token, token_id in shifted.items()
-            if shifted["<|startoftranscript|>"]
-            < token_id
-            < shifted["<|translate|>"]
+            if shifted["<|startoftranscript|>"] < token_id < shifted["<|translate|>"]
         },
     }
 
@@ -139,8 +132,7 @@ def keras_hub_oracle():
         )
         if completed.returncode != 0:
             pytest.fail(
-                f"keras_hub_oracle.py {command} failed:\n"
-                f"{completed.stdout}{completed.stderr}"
+                f"keras_hub_oracle.py {command} failed:\n{completed.stdout}{completed.stderr}"
             )
 
     return run
@@ -196,18 +188,14 @@ def make_waveform():
             phase = 2 * np.pi * np.cumsum(pitch) / SAMPLING_RATE
             voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
             syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * time) ** 2
-            wave = 0.3 * syllables * voiced + 0.01 * random.standard_normal(
-                num_samples
-            )
+            wave = 0.3 * syllables * voiced + 0.01 * random.standard_normal(num_samples)
         elif kind == "chirp":
             duration = max(seconds, 1e-9)
             sweep = 100.0 + (7000.0 - 100.0) * time / (2 * duration)
             wave = 0.5 * np.sin(2 * np.pi * sweep * time)
             wave += 0.001 * random.standard_normal(num_samples)
         else:
-            raise ValueError(
-                f"Unknown waveform kind {kind!r}: 'speech' or 'chirp'."
-            )
+            raise ValueError(f"Unknown waveform kind {kind!r}: 'speech' or 'chirp'.")
         return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
     return make

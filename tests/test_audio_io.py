@@ -39,9 +39,7 @@ def rms(audio):
         ("stereo.ogg", 48000, "VORBIS", 2),
     ],
 )
-def test_files_load_as_16_khz_mono_keeping_pitch_and_level(
-    tmp_path, name, rate, subtype, channels
-):
+def test_files_load_as_16_khz_mono_keeping_pitch_and_level(tmp_path, name, rate, subtype, channels):
     tone = sine(440.0, rate)
     path = tmp_path / name
     soundfile.write(path, np.stack([tone] * channels, axis=1), rate, subtype=subtype)

@@ -132,9 +132,7 @@ def test_no_checkpoint_restores_nothing(tmp_path, make_task):
     assert manager.restore_latest() is None
 
 
-def test_a_crash_while_writing_leaves_the_previous_checkpoint(
-    tmp_path, make_task, monkeypatch
-):
+def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, make_task, monkeypatch):
     model, optimizer = make_task(seed=1), make_optimizer()
     manager = CheckpointManager(tmp_path, model, optimizer, keep=1)
     save_steps(manager, [100])
@@ -155,9 +153,7 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint(
     assert os.listdir(manager.checkpoint_dir) == ["step-000000300"]
 
 
-def test_a_crash_between_the_renames_of_a_replacement_keeps_the_backup(
-    tmp_path, make_task
-):
+def test_a_crash_between_the_renames_of_a_replacement_keeps_the_backup(tmp_path, make_task):
     model, optimizer = make_task(seed=1), make_optimizer()
     manager = CheckpointManager(tmp_path, model, optimizer)
     (path,) = save_steps(manager, [100])
@@ -169,9 +165,7 @@ def test_a_crash_between_the_renames_of_a_replacement_keeps_the_backup(
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_a_byte", "no_state"])
-def test_a_damaged_latest_falls_back_to_the_previous_one(
-    tmp_path, make_task, caplog, damage
-):
+def test_a_damaged_latest_falls_back_to_the_previous_one(tmp_path, make_task, caplog, damage):
     model, optimizer = make_task(seed=1), make_optimizer()
     manager = CheckpointManager(tmp_path, model, optimizer)
     save_steps(manager, [100])
@@ -215,9 +209,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, make_task):
 
 
 def test_only_the_chief_writes(tmp_path, make_task):
-    manager = CheckpointManager(
-        tmp_path, make_task(seed=1), make_optimizer(), is_chief=False
-    )
+    manager = CheckpointManager(tmp_path, make_task(seed=1), make_optimizer(), is_chief=False)
     assert manager.save(100, data_position=1) is None
     assert manager.save_best(0.1, step=100) is False
     assert os.listdir(tmp_path) == []

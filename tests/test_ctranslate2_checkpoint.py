@@ -15,17 +15,17 @@ import struct
 import keras
 import numpy as np
 import pytest
-
 from conftest import word_error_rate
+
 from whisper.audio_io import load_audio
-from whisper.ctranslate2_checkpoint import CTranslate2FormatError
-from whisper.ctranslate2_checkpoint import is_ctranslate2_model
-from whisper.ctranslate2_checkpoint import read_ctranslate2_model
+from whisper.convert.ctranslate2_reader import CTranslate2FormatError
+from whisper.convert.ctranslate2_reader import is_ctranslate2_model
+from whisper.convert.ctranslate2_reader import read_ctranslate2_model
+from whisper.convert.keras_hub_layout import numbered
+from whisper.convert.keras_hub_weights import keras_hub_arrays
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_presets import backbone_presets
-from whisper.whisper_weights import keras_hub_arrays
-
 
 # CTranslate2's DataType ids, written by the test writer.
 DTYPE_IDS = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4}
@@ -112,10 +112,6 @@ def ctranslate2_variables(backbone):
         group = numbered("layers/whisper_decoder", index)
         variables.update(layer(arrays, group, f"decoder/layer_{index}", cross=True))
     return variables
-
-
-def numbered(group, index):
-    return group if index == 0 else f"{group}_{index}"
 
 
 def norm(arrays, group, name):

@@ -108,8 +108,7 @@ def row_target_ids(decoder_ids, mask, targets):
 
 def texts_by_target_ids(tokenizer, examples):
     return {
-        tuple(tokenizer.training_target_ids(example.text)): example.text
-        for example in examples
+        tuple(tokenizer.training_target_ids(example.text)): example.text for example in examples
     }
 
 
@@ -123,9 +122,7 @@ def seen_texts(tokenizer, examples, batch_list):
 
 def test_30_s_batches_have_the_models_inputs(tokenizer, converter, speech_clips):
     examples = speech_examples(speech_clips)
-    dataset = build_dataset(
-        ListSource(examples), tokenizer, converter, batch_size=3
-    )
+    dataset = build_dataset(ListSource(examples), tokenizer, converter, batch_size=3)
     spec_x, spec_y = dataset.element_spec
     assert spec_x["encoder_features"].shape.as_list() == [3, 3000, 80]
     for x, y in batches(dataset, 3):
@@ -187,10 +184,7 @@ def test_features_are_the_converters_for_the_decoded_audio(
     tokenizer, converter, clip_converter, speech_clips
 ):
     examples = speech_examples(speech_clips)[:4]
-    waveforms = {
-        tuple(tokenizer.training_target_ids(e.text)): load_audio(e.path)
-        for e in examples
-    }
+    waveforms = {tuple(tokenizer.training_target_ids(e.text)): load_audio(e.path) for e in examples}
     for audio_converter, clip_mode in ((converter, False), (clip_converter, True)):
         dataset = build_dataset(
             ListSource(examples),
@@ -219,7 +213,7 @@ def test_clip_length_batches_pad_to_two_second_multiples(tokenizer, clip_convert
         clip_length_windows=True,
     )
     frames = []
-    for x, y in batches(dataset):
+    for x, _ in batches(dataset):
         assert x["encoder_features"].shape[2] == 80
         frames.append(x["encoder_features"].shape[1])
     # 0.5, 1.5 and 0.8 s pad to 2 s; 2.5 and 3.0 s to 4 s; 5.5 s to 6 s
@@ -236,9 +230,7 @@ def test_length_buckets_give_few_shapes(tokenizer, clip_converter):
         batch_size=4,
         clip_length_windows=True,
     )
-    shapes = {
-        (x["encoder_features"].shape, y.shape) for x, y in batches(dataset, 18)
-    }
+    shapes = {(x["encoder_features"].shape, y.shape) for x, y in batches(dataset, 18)}
     # One feature length per 2 s bucket up to 10 s, one token length.
     assert {features[0] for features, _ in shapes} == {4}
     assert {features[1] for features, _ in shapes} <= {200, 400, 600, 800, 1000}
@@ -317,31 +309,29 @@ def bad_examples(tmp_path):
             SpeechExample(id="missing", text="missing", path=str(tmp_path / "no.wav")),
         ],
         "empty_audio": [
-            SpeechExample(id="no-samples", text="x", audio=np.zeros(0, np.float32),
-                    sampling_rate=RATE),
+            SpeechExample(
+                id="no-samples", text="x", audio=np.zeros(0, np.float32), sampling_rate=RATE
+            ),
         ],
         "non_finite_audio": [
-            SpeechExample(id="nan-array", text="x", audio=np.full(RATE, np.inf, np.float32),
-                    sampling_rate=RATE),
+            SpeechExample(
+                id="nan-array",
+                text="x",
+                audio=np.full(RATE, np.inf, np.float32),
+                sampling_rate=RATE,
+            ),
         ],
         "non_finite_features": [SpeechExample(id="huge", text="huge", path=str(huge))],
         "too_long": [SpeechExample(id="long", text="long", path=str(long_clip))],
-        "too_short": [
-            SpeechExample(id="blip", text="blip", audio=tone(0.05), sampling_rate=RATE)
-        ],
+        "too_short": [SpeechExample(id="blip", text="blip", audio=tone(0.05), sampling_rate=RATE)],
         "label_too_long": [
-            SpeechExample(id="chatty", text="word " * 40, audio=tone(1.0),
-                    sampling_rate=RATE)
+            SpeechExample(id="chatty", text="word " * 40, audio=tone(1.0), sampling_rate=RATE)
         ],
-        "empty_text": [
-            SpeechExample(id="silent", text="  ", audio=tone(1.0), sampling_rate=RATE)
-        ],
+        "empty_text": [SpeechExample(id="silent", text="  ", audio=tone(1.0), sampling_rate=RATE)],
     }
 
 
-def test_bad_examples_are_skipped_and_counted(
-    tokenizer, clip_converter, bad_examples
-):
+def test_bad_examples_are_skipped_and_counted(tokenizer, clip_converter, bad_examples):
     good = tone_examples([0.6, 1.2, 1.8])
     bad = sum(bad_examples.values(), [])
     mixed = [good[0], *bad[:5], good[1], *bad[5:], good[2]]
@@ -360,9 +350,7 @@ def test_bad_examples_are_skipped_and_counted(
     batch_list = batches(dataset)
     assert seen_texts(tokenizer, good, batch_list) == [e.text for e in good]
     assert all(np.isfinite(x["encoder_features"]).all() for x, _ in batch_list)
-    assert counter.counts() == {
-        reason: len(examples) for reason, examples in bad_examples.items()
-    }
+    assert counter.counts() == {reason: len(examples) for reason, examples in bad_examples.items()}
     for reason, examples in bad_examples.items():
         # A set: decoding runs in parallel, so the order may vary.
         kept_ids = {example_id for example_id, _ in counter.examples(reason)}
@@ -376,9 +364,7 @@ def test_bad_examples_are_skipped_and_counted(
     assert f"chatty: {decoder_tokens} decoder tokens > 20" in summary
 
 
-def test_a_shard_without_usable_examples_fails_clearly(
-    tokenizer, clip_converter, bad_examples
-):
+def test_a_shard_without_usable_examples_fails_clearly(tokenizer, clip_converter, bad_examples):
     unusable = bad_examples["unreadable_audio"] + bad_examples["too_long"]
     with pytest.raises(NoUsableExamplesError) as error:
         build_dataset(
@@ -390,9 +376,7 @@ def test_a_shard_without_usable_examples_fails_clearly(
             clip_length_windows=True,
         )
     message = str(error.value)
-    assert "No usable examples in <ListSource 'list', 5 examples> (shard 0 of 1)" in (
-        message
-    )
+    assert "No usable examples in <ListSource 'list', 5 examples> (shard 0 of 1)" in (message)
     assert "all 5 were skipped" in message
     assert "unreadable_audio 4 (garbage: Cannot load audio" in message
     assert "too_long 1 (long: 3.500 s > 3.0 s)" in message
@@ -514,9 +498,7 @@ def test_spec_augment_masks_training_batches_only(tokenizer, clip_converter):
 
 
 def test_spec_augment_time_masks_stay_in_real_frames():
-    augment = SpecAugment(
-        num_frequency_masks=0, num_time_masks=3, max_time_mask_fraction=1.0
-    )
+    augment = SpecAugment(num_frequency_masks=0, num_time_masks=3, max_time_mask_fraction=1.0)
     features = tf.random.stateless_normal((8, 300, 80), seed=[1, 2])
     num_frames = tf.constant([300, 250, 200, 150, 100, 50, 10, 1])
     for step in range(5):
@@ -530,8 +512,7 @@ def test_spec_augment_time_masks_stay_in_real_frames():
 
 @pytest.mark.parametrize(
     "arguments",
-    [{"num_time_masks": -1}, {"max_frequency_mask_width": 2.5},
-     {"max_time_mask_fraction": 1.5}],
+    [{"num_time_masks": -1}, {"max_frequency_mask_width": 2.5}, {"max_time_mask_fraction": 1.5}],
 )
 def test_spec_augment_rejects_bad_arguments(arguments):
     with pytest.raises(ValueError, match=next(iter(arguments))):
@@ -569,17 +550,13 @@ def test_eval_examples_are_features_texts_and_ids(converter, speech_clips, tmp_p
 def test_arguments_are_checked(tokenizer, converter, clip_converter):
     source = ListSource(tone_examples([1.0]))
     with pytest.raises(ValueError, match="pad_to_max_audio_length=False"):
-        build_dataset(source, tokenizer, converter, batch_size=1,
-                      clip_length_windows=True)
+        build_dataset(source, tokenizer, converter, batch_size=1, clip_length_windows=True)
     with pytest.raises(ValueError, match="max_audio_length"):
-        build_dataset(source, tokenizer, converter, batch_size=1,
-                      max_audio_seconds=40)
+        build_dataset(source, tokenizer, converter, batch_size=1, max_audio_seconds=40)
     with pytest.raises(ValueError, match="clip_length_windows=True"):
-        build_dataset(source, tokenizer, converter, batch_size=1,
-                      bucket_boundaries=[5])
+        build_dataset(source, tokenizer, converter, batch_size=1, bucket_boundaries=[5])
     with pytest.raises(ValueError, match="Shard 2 of 2 does not exist"):
-        build_dataset(source, tokenizer, converter, batch_size=1,
-                      shard_index=2, num_shards=2)
+        build_dataset(source, tokenizer, converter, batch_size=1, shard_index=2, num_shards=2)
     with pytest.raises(ValueError, match="batch_size"):
         build_dataset(source, tokenizer, converter, batch_size=0)
     with pytest.raises(ValueError, match="Unknown task"):
@@ -592,9 +569,7 @@ def test_example_filter_names_what_is_wrong():
     assert example_filter.waveform("ok", stereo, RATE, "", b"").shape == (RATE,)
     with pytest.raises(SkippedExample) as skipped:
         example_filter.waveform("short", stereo[:100], RATE, "", b"")
-    assert (skipped.value.reason, skipped.value.detail) == (
-        "too_short", "0.006 s < 0.5 s"
-    )
+    assert (skipped.value.reason, skipped.value.detail) == ("too_short", "0.006 s < 0.5 s")
     with pytest.raises(SkippedExample, match="empty_text"):
         example_filter.target_ids(None)
 
@@ -618,9 +593,7 @@ def test_skip_counter_counts_from_many_threads():
     assert counter.counts() == {"too_long": 2000, "empty_text": 2000}
     assert counter.total == 4000
     # Distinct ids only, at most two per reason.
-    assert counter.examples("too_long") == [
-        ("clip-0", "31 s > 30 s"), ("clip-1", "31 s > 30 s")
-    ]
+    assert counter.examples("too_long") == [("clip-0", "31 s > 30 s"), ("clip-1", "31 s > 30 s")]
     assert len(counter.examples("empty_text")) == 2
     assert counter.summary().startswith(
         "Skipped 4000 examples: too_long 2000 (clip-0: 31 s > 30 s; clip-1: "

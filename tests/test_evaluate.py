@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from train.evaluate import ALL_SILENT_VALUE
 from train.evaluate import EvaluationResult
 from train.evaluate import error_rates
 from train.evaluate import evaluate
@@ -11,6 +10,7 @@ from train.evaluate import format_predictions
 from train.evaluate import pad_batch
 from train.evaluate import text_normalizer
 from whisper.audio_io import load_audio
+from whisper.whisper_audio_converter import ALL_SILENT_VALUE
 from whisper.whisper_audio_converter import WhisperAudioConverter
 
 
@@ -42,9 +42,7 @@ def test_other_languages_get_the_basic_normalizer():
 
 def test_error_rates_of_known_pairs():
     identity = lambda text: text  # noqa: E731
-    wer, cer = error_rates(
-        ["the cat sat", "hello world"], ["the cat sit", "hello"], identity
-    )
+    wer, cer = error_rates(["the cat sat", "hello world"], ["the cat sit", "hello"], identity)
     # 1 substitution + 1 deletion over 5 words; 1 substituted and 6 deleted
     # characters (" world") over 22.
     assert wer == pytest.approx(2 / 5)
@@ -52,9 +50,7 @@ def test_error_rates_of_known_pairs():
 
 
 def test_error_rates_are_scored_after_normalization():
-    wer, cer = error_rates(
-        ["Twenty-one colours, please!"], ["21 colors please"], text_normalizer()
-    )
+    wer, cer = error_rates(["Twenty-one colours, please!"], ["21 colors please"], text_normalizer())
     assert (wer, cer) == (0.0, 0.0)
 
 

@@ -50,7 +50,9 @@ def test_saved_dataset_dict_split_is_chosen(speech_clips, tmp_path):
     table = datasets.Dataset.from_dict(clip_table(speech_clips)).cast_column(
         "audio", datasets.Audio()
     )
-    splits = datasets.DatasetDict({"train": table.select(range(6)), "test": table.select(range(6, 8))})
+    splits = datasets.DatasetDict(
+        {"train": table.select(range(6)), "test": table.select(range(6, 8))}
+    )
     splits.save_to_disk(str(tmp_path / "splits"))
     test = HFDatasetsSource(str(tmp_path / "splits"), split="test")
     assert [e.text for e in test.examples()] == [t for _, t in speech_clips[6:]]
@@ -67,7 +69,9 @@ def test_path_columns_and_configured_names(speech_clips, tmp_path):
     examples = list(source.examples())
     assert [e.path for e in examples] == [p for p, _ in speech_clips]
     assert examples[3].id == "train:3"
-    with pytest.raises(ValueError, match=r"has no column 'text'; its columns: file, sentence\. Set `text_column`"):
+    with pytest.raises(
+        ValueError, match=r"has no column 'text'; its columns: file, sentence\. Set `text_column`"
+    ):
         HFDatasetsSource(str(tmp_path / "paths"), audio_column="file")
 
 

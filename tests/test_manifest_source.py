@@ -116,9 +116,13 @@ def test_tsv_keeps_quotation_marks_that_belong_to_the_text(tmp_path, clips_dir):
 def test_format_argument_overrides_the_extension(tmp_path):
     manifest = write_jsonl(tmp_path / "list.txt", [{"audio": "a.wav", "text": "a"}])
     assert len(ManifestSource(manifest, format="jsonl")) == 1
-    with pytest.raises(ManifestError, match=r"list\.txt.*'\.txt'.*'\.jsonl', '\.ndjson', '\.csv', '\.tsv'"):
+    with pytest.raises(
+        ManifestError, match=r"list\.txt.*'\.txt'.*'\.jsonl', '\.ndjson', '\.csv', '\.tsv'"
+    ):
         ManifestSource(manifest)
-    with pytest.raises(ManifestError, match=r"unknown format 'xml'; allowed: 'csv', 'jsonl', 'tsv'"):
+    with pytest.raises(
+        ManifestError, match=r"unknown format 'xml'; allowed: 'csv', 'jsonl', 'tsv'"
+    ):
         ManifestSource(manifest, format="xml")
 
 
@@ -153,7 +157,9 @@ def test_malformed_rows_are_skipped_counted_and_logged(tmp_path, caplog):
         "not_an_object": 1,
     }
     messages = "\n".join(record.getMessage() for record in caplog.records)
-    assert f"Manifest '{manifest}', line 3, column 'text': the field is missing or null." in messages
+    assert (
+        f"Manifest '{manifest}', line 3, column 'text': the field is missing or null." in messages
+    )
     assert f"Manifest '{manifest}', line 4, column 'audio': the audio path is empty." in messages
     assert "skipped 5 malformed rows" in messages
 
@@ -162,7 +168,9 @@ def test_strict_mode_raises_on_the_first_malformed_row(tmp_path):
     manifest = write_delimited(
         tmp_path / "bad.csv", ["audio", "text"], [["a.wav", "fine"], ["b.wav"]], ","
     )
-    with pytest.raises(ManifestError, match=r"bad\.csv', line 3: 1 fields where the header has 2") as raised:
+    with pytest.raises(
+        ManifestError, match=r"bad\.csv', line 3: 1 fields where the header has 2"
+    ) as raised:
         ManifestSource(manifest, strict=True)
     assert (raised.value.line, raised.value.reason) == (3, "wrong_field_count")
     assert len(ManifestSource(manifest)) == 1
@@ -182,14 +190,14 @@ def test_header_without_the_text_column_is_fatal(tmp_path):
 
 def test_manifest_without_any_audio_column_is_fatal(tmp_path):
     manifest = write_jsonl(tmp_path / "m.jsonl", [{"file": "a.wav", "text": "a"}])
-    with pytest.raises(ManifestError, match=r"no audio column.*'audio', 'path', 'audio_filepath'.*'file', 'text'"):
+    with pytest.raises(
+        ManifestError, match=r"no audio column.*'audio', 'path', 'audio_filepath'.*'file', 'text'"
+    ):
         ManifestSource(manifest)
 
 
 def test_jsonl_whose_rows_all_lack_the_text_column_is_fatal(tmp_path):
-    manifest = write_jsonl(
-        tmp_path / "m.jsonl", [{"audio": "a.wav", "sentence": "a"}] * 3
-    )
+    manifest = write_jsonl(tmp_path / "m.jsonl", [{"audio": "a.wav", "sentence": "a"}] * 3)
     with pytest.raises(ManifestError, match=r"no usable rows \(missing_text 3\)"):
         ManifestSource(manifest)
 

@@ -43,9 +43,7 @@ def test_ctranslate2_and_our_transformers_export_give_the_same_tokens(
 
 
 @pytest.mark.slow
-def test_transformers_decodes_our_export_to_the_same_tokens(
-    tiny_en, exported_dir, features
-):
+def test_transformers_decodes_our_export_to_the_same_tokens(tiny_en, exported_dir, features):
     import torch
     import transformers
 

@@ -12,7 +12,10 @@ from data_pipelines.speech_source import check_shard
 def test_each_way_of_holding_audio():
     tone = np.zeros(160, np.float32)
     assert SpeechExample("a", "x", audio=tone, sampling_rate=16000).audio_kind == "audio"
-    assert SpeechExample("b", "x", audio=np.zeros((160, 2), np.int16), sampling_rate=8000).audio_kind == "audio"
+    assert (
+        SpeechExample("b", "x", audio=np.zeros((160, 2), np.int16), sampling_rate=8000).audio_kind
+        == "audio"
+    )
     assert SpeechExample("c", "x", path="/clips/c.flac").audio_kind == "path"
     assert SpeechExample("d", "x", audio_bytes=b"RIFF").audio_kind == "audio_bytes"
 
@@ -22,12 +25,24 @@ def test_each_way_of_holding_audio():
     [
         ({}, ValueError, r"'e' needs exactly one of .*; got none of them"),
         ({"path": "a.wav", "audio_bytes": b"x"}, ValueError, r"got path, audio_bytes"),
-        ({"audio": np.zeros(4, np.float32)}, ValueError, r"needs its `sampling_rate` as a positive int of Hz, got None"),
+        (
+            {"audio": np.zeros(4, np.float32)},
+            ValueError,
+            r"needs its `sampling_rate` as a positive int of Hz, got None",
+        ),
         ({"audio": np.zeros(4, np.float32), "sampling_rate": 16000.0}, ValueError, r"got 16000\.0"),
-        ({"audio": np.zeros((2, 2, 2)), "sampling_rate": 16000}, ValueError, r"shape \(samples,\) or \(samples, channels\), got ndarray of shape \(2, 2, 2\)"),
+        (
+            {"audio": np.zeros((2, 2, 2)), "sampling_rate": 16000},
+            ValueError,
+            r"shape \(samples,\) or \(samples, channels\), got ndarray of shape \(2, 2, 2\)",
+        ),
         ({"audio": [0.0, 0.1], "sampling_rate": 16000}, ValueError, r"got list of shape \(2,\)"),
-        ({"audio": np.zeros(4, np.uint8), "sampling_rate": 16000}, TypeError, r"got dtype uint8"),
-        ({"path": "a.wav", "sampling_rate": 16000}, ValueError, r"`sampling_rate` belongs to in-memory `audio`"),
+        ({"audio": np.zeros(4, np.int64), "sampling_rate": 16000}, TypeError, r"got dtype int64"),
+        (
+            {"path": "a.wav", "sampling_rate": 16000},
+            ValueError,
+            r"`sampling_rate` belongs to in-memory `audio`",
+        ),
     ],
 )
 def test_invalid_records_are_refused(fields, error, message):
@@ -48,7 +63,13 @@ def test_records_are_frozen():
 
 @pytest.mark.parametrize(
     "shard_index, num_shards, error",
-    [(0, 0, ValueError), (2, 2, ValueError), (-1, 2, ValueError), (0.0, 1, TypeError), (True, 2, TypeError)],
+    [
+        (0, 0, ValueError),
+        (2, 2, ValueError),
+        (-1, 2, ValueError),
+        (0.0, 1, TypeError),
+        (True, 2, TypeError),
+    ],
 )
 def test_bad_shards_are_refused(shard_index, num_shards, error):
     with pytest.raises(error):
@@ -68,6 +89,9 @@ def test_build_source_by_kind(tmp_path):
 def test_unknown_kind_lists_the_allowed_kinds():
     with pytest.raises(
         ValueError,
-        match=r"Unknown data source kind 'csv'; allowed: 'manifest', 'hf_datasets', 'tfds', 'synthetic'\.",
+        match=(
+            r"Unknown data source kind 'csv'; "
+            r"allowed: 'manifest', 'hf_datasets', 'tfds', 'synthetic'\."
+        ),
     ):
         build_source("csv", path="x.csv")

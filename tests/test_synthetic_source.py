@@ -107,7 +107,11 @@ def test_cache_hit_reads_without_synthesizing(train, monkeypatch):
 def test_cache_layout(train):
     assert sorted(os.listdir(train.cache_dir)) == [os.path.basename(train.cache_path)]
     assert sorted(os.listdir(train.cache_path)) == [
-        "eval.jsonl", "eval.npz", "parameters.json", "train.jsonl", "train.npz"
+        "eval.jsonl",
+        "eval.npz",
+        "parameters.json",
+        "train.jsonl",
+        "train.npz",
     ]
     with open(os.path.join(train.cache_path, "parameters.json")) as file:
         assert json.load(file) == train.parameters

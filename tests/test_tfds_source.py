@@ -45,11 +45,14 @@ class TinySpeechClips(tfds.core.GeneratorBasedBuilder):
         for record in records:
             waveform = audio_io.load_audio(os.path.join(directory, record["file"]))
             key = os.path.splitext(record["file"])[0]
-            yield key, {
-                "speech": pcm16(waveform),
-                "text": record["text"],
-                "id": key,
-            }
+            yield (
+                key,
+                {
+                    "speech": pcm16(waveform),
+                    "text": record["text"],
+                    "id": key,
+                },
+            )
 
 
 def pcm16(waveform):
@@ -87,24 +90,33 @@ def test_split_slices_and_shards(data_dir):
 
 
 def test_tfds_ids_stand_in_for_a_missing_id_feature(data_dir):
-    source = TFDSSource("tiny_speech_clips", split="test", data_dir=data_dir, id_feature="utterance")
+    source = TFDSSource(
+        "tiny_speech_clips", split="test", data_dir=data_dir, id_feature="utterance"
+    )
     ids = [example.id for example in source.examples()]
     assert len(set(ids)) == 2
     assert all("tiny_speech_clips-test.tfrecord" in id for id in ids)
 
 
 def test_unknown_feature_names_the_features(data_dir):
-    with pytest.raises(ValueError, match=r"no feature 'audio'; its features: speech, text, id\. Set `speech_feature`"):
+    with pytest.raises(
+        ValueError,
+        match=r"no feature 'audio'; its features: speech, text, id\. Set `speech_feature`",
+    ):
         TFDSSource("tiny_speech_clips", data_dir=data_dir, speech_feature="audio")
 
 
 def test_unknown_split_names_the_dataset_and_its_splits(data_dir):
-    with pytest.raises(ValueError, match=r"'tiny_speech_clips': Unknown split 'dev'.*'train', 'test'"):
+    with pytest.raises(
+        ValueError, match=r"'tiny_speech_clips': Unknown split 'dev'.*'train', 'test'"
+    ):
         TFDSSource("tiny_speech_clips", split="dev", data_dir=data_dir)
 
 
 def test_unprepared_dataset_without_download_fails_clearly(tmp_path):
-    with pytest.raises(DatasetUnavailableError, match=r"'tiny_speech_clips' is not prepared in .*download=True"):
+    with pytest.raises(
+        DatasetUnavailableError, match=r"'tiny_speech_clips' is not prepared in .*download=True"
+    ):
         TFDSSource("tiny_speech_clips", data_dir=str(tmp_path), download=False)
 
 

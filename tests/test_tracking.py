@@ -233,8 +233,7 @@ def test_wandb_logs_offline_without_prompting(tmp_path):
         if r.WhichOneof("record_type") == "history"
     ]
     metrics = [
-        {key: value for key, value in row.items() if not key.startswith("_")}
-        for row in history
+        {key: value for key, value in row.items() if not key.startswith("_")} for row in history
     ]
     assert metrics[:2] == [
         {"train/loss": 1.5, "step": 10},

@@ -29,16 +29,14 @@ def compose_config(*overrides):
 def test_every_builtin_preset_composes(preset):
     cfg = compose_config(f"+preset={preset}")
     validate(cfg)
-    assert cfg.model.preset == preset and cfg.model.weights == preset
+    assert cfg.model.preset == preset and cfg.model.load_weights is True
     assert cfg.model.architecture is None
 
 
 def test_named_experiment_and_groups_compose():
-    cfg = compose_config(
-        "experiment=finetune_tiny_en", "strategy=mirrored", "schedule=cosine"
-    )
+    cfg = compose_config("experiment=finetune_tiny_en", "strategy=mirrored", "schedule=cosine")
     validate(cfg)
-    assert cfg.model.weights == "tiny_en"
+    assert cfg.model.preset == "tiny_en"
     assert cfg.data.clip_length_windows is False
     assert (cfg.strategy.kind, cfg.schedule.kind) == ("mirrored", "cosine")
 
@@ -127,8 +125,14 @@ def test_a_run_directory_with_checkpoints_resumes(debug_run):
 def test_multirun_sweep_runs_each_job_in_its_own_directory(tmp_path):
     completed = subprocess.run(
         [
-            sys.executable, "-m", "train", "-m", "debug=fast", "tracker=console",
-            "trainer.steps=2", "optimizer.learning_rate=1e-3,2e-3",
+            sys.executable,
+            "-m",
+            "train",
+            "-m",
+            "debug=fast",
+            "tracker=console",
+            "trainer.steps=2",
+            "optimizer.learning_rate=1e-3,2e-3",
             f"hydra.sweep.dir={tmp_path}",
         ],
         cwd=ROOT,
@@ -165,8 +169,13 @@ def test_the_recipe_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     # Logical CPU devices must exist before TensorFlow starts: a fresh process.
     completed = subprocess.run(
         [
-            sys.executable, "-m", "train", "debug=fast", "tracker=console",
-            "strategy=mirrored", "strategy.num_cpu_devices=2",
+            sys.executable,
+            "-m",
+            "train",
+            "debug=fast",
+            "tracker=console",
+            "strategy=mirrored",
+            "strategy.num_cpu_devices=2",
             f"run_dir={tmp_path}",
         ],
         cwd=ROOT,
@@ -178,3 +187,19 @@ def test_the_recipe_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     assert "Held-out WER" in completed.stdout
     assert (tmp_path / "checkpoints" / "step-000000004").exists()
     assert WhisperBackbone.from_preset(str(tmp_path / "preset")).num_layers == 2
+
+
+def test_a_preset_without_weights_builds_its_architecture_offline():
+    from train.model import build_model
+
+    cfg = compose_config(
+        "+preset=whisper_tiny_en", "model.load_weights=false", "model.tokenizer=tiny_en"
+    )
+    validate(cfg)
+    model = build_model(cfg.model, clip_length_windows=True)
+    assert (
+        model.backbone.count_params()
+        == WhisperBackbone.presets["whisper_tiny_en"]["metadata"]["params"]
+    )
+    assert model.audio_converter.pad_to_max_audio_length is False
+    assert model.tokenizer.eos_token_id == 50256

@@ -51,9 +51,7 @@ def test_cosine_decay_follows_a_half_cosine():
 
 def test_schedule_and_optimizer_round_trip_through_their_configs():
     schedule = schedule_of("cosine")
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(schedule)
-    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
     assert isinstance(restored, WarmupDecaySchedule)
     assert restored.get_config() == schedule.get_config()
 

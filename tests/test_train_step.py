@@ -72,10 +72,13 @@ def test_two_mirrored_replicas_match_one_device(tmp_path):
     finish(
         run_harness(
             output,
-            "--strategy", "mirrored",
-            "--num-cpu-devices", "2",
+            "--strategy",
+            "mirrored",
+            "--num-cpu-devices",
+            "2",
             "--also-one-device",
-            "--settings", json.dumps(settings),
+            "--settings",
+            json.dumps(settings),
         )
     )
     arrays = dict(np.load(output))
@@ -105,8 +108,10 @@ def test_two_workers_match_one_device(tmp_path, one_device):
         workers.append(
             run_harness(
                 tmp_path / f"worker_{index}.npz",
-                "--strategy", "multi_worker",
-                "--settings", json.dumps(DISTRIBUTED_SETTINGS),
+                "--strategy",
+                "multi_worker",
+                "--settings",
+                json.dumps(DISTRIBUTED_SETTINGS),
                 env=env,
             )
         )
@@ -149,9 +154,7 @@ def test_accumulating_two_half_batches_equals_one_full_batch(one_device):
 
 
 def test_a_batch_that_does_not_split_into_micro_batches_is_refused(one_device):
-    trainer = harness.build_trainer(
-        one_device, gradient_accumulation_steps=3, jit_compile=False
-    )
+    trainer = harness.build_trainer(one_device, gradient_accumulation_steps=3, jit_compile=False)
     batch = harness.global_batches(num_steps=1, global_batch_size=4)[0]
     with pytest.raises(ValueError, match="gradient_accumulation_steps=3 .* batch of 4"):
         trainer.train_step(batch)
@@ -167,7 +170,10 @@ def test_metrics_report_the_learning_rate_each_update_used(one_device):
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be a positive int, got 0"),
+        (
+            {"gradient_accumulation_steps": 0},
+            "gradient_accumulation_steps must be a positive int, got 0",
+        ),
         ({"clip_norm": -1.0}, "clip_norm must be positive or None, got -1.0"),
     ],
 )
@@ -223,9 +229,7 @@ def add_encoder_backward_probe(model):
 
 @pytest.mark.parametrize("freeze_encoder", [True, False])
 def test_a_frozen_encoder_is_neither_differentiated_nor_updated(one_device, freeze_encoder):
-    trainer = harness.build_trainer(
-        one_device, freeze_encoder=freeze_encoder, jit_compile=False
-    )
+    trainer = harness.build_trainer(one_device, freeze_encoder=freeze_encoder, jit_compile=False)
     model = trainer.model
     backward_passes = add_encoder_backward_probe(model)
     encoder_before = [v.numpy() for v in model.backbone.encoder.weights]

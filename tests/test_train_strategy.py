@@ -31,8 +31,7 @@ def test_unknown_kind_names_the_allowed_kinds():
     with pytest.raises(ValueError) as error:
         build_strategy("gpus")
     assert str(error.value) == (
-        "Unknown strategy kind 'gpus': use one of "
-        "('default', 'mirrored', 'multi_worker', 'tpu')."
+        "Unknown strategy kind 'gpus': use one of ('default', 'mirrored', 'multi_worker', 'tpu')."
     )
 
 
@@ -110,9 +109,7 @@ def test_multi_worker_under_slurm_on_a_cpu_node(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     last_line = completed.stdout.strip().splitlines()[-1]
-    assert last_line == (
-        f"True 1 True {{'worker': ['localhost:{port}']}}"
-    )
+    assert last_line == (f"True 1 True {{'worker': ['localhost:{port}']}}")
 
 
 def test_slurm_outside_slurm_says_to_use_srun(monkeypatch):

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 import soundfile
-
 from conftest import word_error_rate
+
 from whisper.audio_io import load_audio
 from whisper.transcribe import main
 from whisper.transcribe import transcribe_files
@@ -60,9 +60,7 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
-def test_prints_one_tab_separated_line_per_file_in_input_order(
-    preset_dir, write_speech, capsys
-):
+def test_prints_one_tab_separated_line_per_file_in_input_order(preset_dir, write_speech, capsys):
     paths = [
         write_speech("b.ogg", 3),
         write_speech("a.wav", 2),
@@ -79,14 +77,10 @@ def test_prints_one_tab_separated_line_per_file_in_input_order(
         assert text and text == " ".join(text.split())
 
 
-def test_json_lines_give_duration_and_30_second_windows(
-    preset_dir, write_speech, capsys
-):
+def test_json_lines_give_duration_and_30_second_windows(preset_dir, write_speech, capsys):
     paths = [write_speech("long.wav", 70), write_speech("short.wav", 2)]
 
-    code, out, err = run(
-        capsys, preset_dir, *paths, "--json", "--batch-size", 2, "--no-jit"
-    )
+    code, out, err = run(capsys, preset_dir, *paths, "--json", "--batch-size", 2, "--no-jit")
 
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
@@ -133,9 +127,7 @@ def test_a_model_that_cannot_be_loaded_exits_2(tmp_path, write_speech, capsys):
         (["--language", "de"], "English-only"),
     ],
 )
-def test_options_the_model_cannot_take_exit_2(
-    preset_dir, write_speech, capsys, options, message
-):
+def test_options_the_model_cannot_take_exit_2(preset_dir, write_speech, capsys, options, message):
     code, out, err = run(capsys, preset_dir, write_speech("a.wav", 1), *options)
 
     assert code == 2
@@ -211,9 +203,7 @@ def test_real_tiny_en_transcribes_speech_clips_and_long_audio(
     paths = [path for path, _ in clips] + [str(joined_path)]
 
     # 10 windows in two equal batches: one XLA compilation.
-    code, out, err = run(
-        capsys, tiny_en_ctranslate2_dir, *paths, "--json", "--batch-size", 5
-    )
+    code, out, err = run(capsys, tiny_en_ctranslate2_dir, *paths, "--json", "--batch-size", 5)
 
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]

@@ -16,14 +16,16 @@ import pytest
 import safetensors.numpy
 
 from whisper import preset_io
-from whisper import transformers_checkpoint
-from whisper.transformers_checkpoint import is_transformers_checkpoint
-from whisper.transformers_checkpoint import read_transformers_checkpoint
-from whisper.transformers_checkpoint import save_transformers_checkpoint
+from whisper import special_tokens
+from whisper.convert import transformers_format
+from whisper.convert.keras_hub_weights import keras_hub_arrays
+from whisper.convert.transformers_reader import is_transformers_checkpoint
+from whisper.convert.transformers_reader import read_transformers_checkpoint
+from whisper.convert.transformers_writer import save_transformers_checkpoint
+from whisper.offline import OFFLINE_ENV
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
-from whisper.whisper_weights import keras_hub_arrays
 
 TOLERANCE = 1e-4
 # A small transformers WhisperConfig; feature frames are 2 * max_source_positions.
@@ -202,9 +204,7 @@ def edit_json(path, **changes):
     ],
     ids=["multilingual_80_mels", "128_mels_1_decoder_layer"],
 )
-def test_transformers_checkpoint_gives_transformers_logits(
-    transformers, torch, config, tmp_path
-):
+def test_transformers_checkpoint_gives_transformers_logits(transformers, torch, config, tmp_path):
     reference = random_transformers_model(
         transformers, torch, "WhisperForConditionalGeneration", **config
     )
@@ -237,8 +237,7 @@ def test_whisper_model_names_without_prefix_load(transformers, torch, tmp_path):
         < TOLERANCE
     )
     assert (
-        max_difference(outputs["decoder_sequence_output"], expected.last_hidden_state)
-        < TOLERANCE
+        max_difference(outputs["decoder_sequence_output"], expected.last_hidden_state) < TOLERANCE
     )
 
 
@@ -266,8 +265,8 @@ def test_sharded_checkpoint_loads(transformers, torch, tmp_path):
         transformers, torch, "WhisperForConditionalGeneration", vocab_size=51865
     )
     reference.save_pretrained(tmp_path, max_shard_size="1MB")
-    assert not (tmp_path / transformers_checkpoint.WEIGHTS_FILE).exists()
-    index = read_json(tmp_path / transformers_checkpoint.WEIGHTS_INDEX_FILE)
+    assert not (tmp_path / transformers_format.WEIGHTS_FILE).exists()
+    index = read_json(tmp_path / transformers_format.WEIGHTS_INDEX_FILE)
     assert len(set(index["weight_map"].values())) > 1
 
     model = WhisperAudioToText.from_preset(str(tmp_path))
@@ -347,7 +346,7 @@ def test_checkpoint_saved_again_by_transformers_reads_back(transformers, exporte
 
 def test_exported_generation_config_states_language_and_task(exported):
     model, path = exported
-    settings = read_json(os.path.join(path, transformers_checkpoint.GENERATION_CONFIG_FILE))
+    settings = read_json(os.path.join(path, transformers_format.GENERATION_CONFIG_FILE))
     tokenizer = model.tokenizer
 
     assert settings["decoder_start_token_id"] == tokenizer.bos_token_id
@@ -430,9 +429,9 @@ def test_export_reads_back_unchanged(exported):
 
 
 def test_backbone_exports_with_a_tokenizer(english_tokenizer, tmp_path):
-    model = random_audio_to_text(None, 51864)
+    backbone = random_audio_to_text(None, 51864).backbone
 
-    save_transformers_checkpoint(model.backbone, str(tmp_path), tokenizer=english_tokenizer)
+    WhisperAudioToText(backbone, tokenizer=english_tokenizer).save_to_transformers(str(tmp_path))
 
     imported = read_transformers_checkpoint(str(tmp_path))
     assert imported.tokenizer.tokenize("Hello") == english_tokenizer.tokenize("Hello")
@@ -444,19 +443,13 @@ def test_backbone_exports_with_a_tokenizer(english_tokenizer, tmp_path):
 def test_backbone_exports_without_a_tokenizer(tmp_path):
     model = random_audio_to_text(None, 51865)
 
-    save_transformers_checkpoint(model.backbone, str(tmp_path))
+    model.save_to_transformers(str(tmp_path))
 
     assert not (tmp_path / "tokenizer.json").exists()
     config = read_json(tmp_path / "config.json")
     # OpenAI's multilingual layout: <|endoftext|> 50257, <|startoftranscript|> 50258.
     assert (config["eos_token_id"], config["decoder_start_token_id"]) == (50257, 50258)
     assert read_transformers_checkpoint(str(tmp_path)).tokenizer is None
-
-
-def test_export_refuses_a_second_tokenizer(english_tokenizer, tmp_path):
-    model = random_audio_to_text(english_tokenizer, 51864)
-    with pytest.raises(ValueError, match="own tokenizer"):
-        save_transformers_checkpoint(model, str(tmp_path), tokenizer=english_tokenizer)
 
 
 def test_export_leaves_no_temporary_files(exported):
@@ -561,8 +554,8 @@ def test_invalid_generation_settings_are_refused(multilingual_checkpoint, settin
 def test_language_names_agree_with_transformers(transformers):
     from transformers.models.whisper import tokenization_whisper
 
-    assert transformers_checkpoint.LANGUAGE_NAMES == tokenization_whisper.LANGUAGES
-    assert transformers_checkpoint.LANGUAGE_CODES == tokenization_whisper.TO_LANGUAGE_CODE
+    assert special_tokens.LANGUAGE_NAMES == tokenization_whisper.LANGUAGES
+    assert special_tokens.LANGUAGE_CODES == tokenization_whisper.TO_LANGUAGE_CODE
 
 
 # Refusals --------------------------------------------------------------------------------
@@ -580,9 +573,7 @@ def test_language_names_agree_with_transformers(transformers):
     ],
     ids=["activation", "scale_embedding", "heads", "ffn", "positions", "layers"],
 )
-def test_unsupported_or_inconsistent_configs_are_refused(
-    multilingual_checkpoint, changes, message
-):
+def test_unsupported_or_inconsistent_configs_are_refused(multilingual_checkpoint, changes, message):
     edit_json(os.path.join(multilingual_checkpoint, "config.json"), **changes)
     with pytest.raises(preset_io.PresetError, match=message):
         WhisperBackbone.from_preset(multilingual_checkpoint)
@@ -598,7 +589,7 @@ def test_missing_config_key_is_named(multilingual_checkpoint):
 
 
 def rewrite_weights(checkpoint, change):
-    path = os.path.join(checkpoint, transformers_checkpoint.WEIGHTS_FILE)
+    path = os.path.join(checkpoint, transformers_format.WEIGHTS_FILE)
     tensors = dict(safetensors.numpy.load_file(path))
     change(tensors)
     safetensors.numpy.save_file(tensors, path, metadata={"format": "pt"})
@@ -622,9 +613,7 @@ def test_tied_head_copy_is_accepted(multilingual_checkpoint):
         (lambda t: t.pop("model.encoder.layer_norm.bias"), "missing tensors"),
         (lambda t: t.update({"model.extra.weight": np.zeros(2, "float32")}), "unexpected tensors"),
         (
-            lambda t: t.update(
-                {"model.encoder.layer_norm.bias": np.zeros(64, "int8")}
-            ),
+            lambda t: t.update({"model.encoder.layer_norm.bias": np.zeros(64, "int8")}),
             "dtype I8",
         ),
     ],
@@ -637,7 +626,7 @@ def test_bad_weights_are_refused(multilingual_checkpoint, change, message):
 
 
 def test_checkpoint_without_safetensors_is_refused(multilingual_checkpoint):
-    os.remove(os.path.join(multilingual_checkpoint, transformers_checkpoint.WEIGHTS_FILE))
+    os.remove(os.path.join(multilingual_checkpoint, transformers_format.WEIGHTS_FILE))
     with pytest.raises(preset_io.PresetError, match="safe_serialization=True"):
         WhisperBackbone.from_preset(multilingual_checkpoint)
 
@@ -670,7 +659,7 @@ def test_transformers_presets_fail_offline_naming_their_handle(preset, handle):
 def test_hf_handle_dispatches_a_downloaded_checkpoint_to_the_importer(
     multilingual_checkpoint, monkeypatch
 ):
-    monkeypatch.delenv(preset_io.OFFLINE_ENV)
+    monkeypatch.delenv(OFFLINE_ENV)
     edit_json(
         os.path.join(multilingual_checkpoint, "generation_config.json"),
         language="<|de|>",
@@ -695,7 +684,7 @@ def test_hf_download_skips_weights_that_are_never_read(monkeypatch):
     import huggingface_hub
     from huggingface_hub.utils import filter_repo_objects
 
-    monkeypatch.delenv(preset_io.OFFLINE_ENV)
+    monkeypatch.delenv(OFFLINE_ENV)
     requests = []
 
     def snapshot_download(repo_id, **kwargs):

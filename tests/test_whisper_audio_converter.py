@@ -34,10 +34,7 @@ def slaney_mel_to_hz(mel):
 
 def reference_filterbank(num_mels, num_fft_bins=400, sampling_rate=16000):
     top_mel = slaney_hz_to_mel(8000.0)
-    edges = [
-        slaney_mel_to_hz(top_mel * i / (num_mels + 1))
-        for i in range(num_mels + 2)
-    ]
+    edges = [slaney_mel_to_hz(top_mel * i / (num_mels + 1)) for i in range(num_mels + 2)]
     bin_hz = np.arange(num_fft_bins // 2 + 1) * sampling_rate / num_fft_bins
     bank = np.zeros((bin_hz.size, num_mels))
     for i in range(num_mels):
@@ -89,9 +86,7 @@ def test_mel_scale_top_edge_is_8_khz():
 
 
 @pytest.mark.parametrize("num_mels", [80, 128])
-@pytest.mark.parametrize(
-    "kind, seconds", [("speech", 7.0), ("chirp", 4.0), ("speech", 31.0)]
-)
+@pytest.mark.parametrize("kind, seconds", [("speech", 7.0), ("chirp", 4.0), ("speech", 31.0)])
 def test_matches_numpy_reference(make_waveform, num_mels, kind, seconds):
     waveform = make_waveform(kind, seconds)
     features = WhisperAudioConverter(num_mels=num_mels)(waveform)
@@ -112,9 +107,7 @@ def test_matches_keras_hub_single_waveform(keras_hub, make_waveform, num_mels):
 
 @pytest.mark.parametrize("num_mels", [80, 128])
 def test_matches_keras_hub_batch(keras_hub, make_waveform, num_mels):
-    batch = np.stack(
-        [make_waveform("speech", 5.0), make_waveform("chirp", 5.0, seed=1)]
-    )
+    batch = np.stack([make_waveform("speech", 5.0), make_waveform("chirp", 5.0, seed=1)])
     ours = WhisperAudioConverter(num_mels=num_mels)(batch)
     converter = keras_hub_converter(keras_hub, num_mels=num_mels)
     # keras_hub has two paths: NumPy when eager, TensorFlow when traced.
@@ -127,9 +120,7 @@ def test_matches_keras_hub_batch(keras_hub, make_waveform, num_mels):
 
 def test_matches_keras_hub_ragged_batch(keras_hub, make_waveform):
     rows = [make_waveform("speech", 3.0), make_waveform("chirp", 1.5)]
-    ragged = tf.ragged.constant(
-        [row.tolist() for row in rows], dtype=tf.float32
-    )
+    ragged = tf.ragged.constant([row.tolist() for row in rows], dtype=tf.float32)
     ours = WhisperAudioConverter()(ragged)
     theirs = tf.function(keras_hub_converter(keras_hub))(ragged)
     assert max_difference(ours, theirs) <= TOLERANCE
@@ -150,9 +141,7 @@ def test_long_audio_is_trimmed_to_max_audio_length(make_waveform):
         assert max_difference(features, trimmed) == 0.0
 
 
-@pytest.mark.parametrize(
-    "num_samples", [0, 159, 160, 201, 16000, 16159, 479999, 480000, 500000]
-)
+@pytest.mark.parametrize("num_samples", [0, 159, 160, 201, 16000, 16159, 479999, 480000, 500000])
 def test_clip_mode_frame_count(num_samples):
     converter = WhisperAudioConverter(pad_to_max_audio_length=False)
     features = converter(np.zeros(num_samples, dtype=np.float32))
@@ -162,9 +151,7 @@ def test_clip_mode_frame_count(num_samples):
 
 
 @pytest.mark.parametrize("num_samples", [16000, 16159, 479900, 480000])
-def test_clip_mode_gives_leading_frames_of_full_features(
-    make_waveform, num_samples
-):
+def test_clip_mode_gives_leading_frames_of_full_features(make_waveform, num_samples):
     waveform = make_waveform("speech", num_samples / 16000)
     clip = WhisperAudioConverter(pad_to_max_audio_length=False)(waveform)
     full = WhisperAudioConverter()(waveform)
@@ -276,9 +263,7 @@ def test_tf_data_map_variable_length_waveforms(make_waveform, pad):
 def test_xla_compiled_call_matches_eager(make_waveform, pad):
     converter = WhisperAudioConverter(pad_to_max_audio_length=pad)
     compiled = tf.function(converter, jit_compile=True)
-    batch = np.stack(
-        [make_waveform("speech", 3.0), make_waveform("chirp", 3.0)]
-    )
+    batch = np.stack([make_waveform("speech", 3.0), make_waveform("chirp", 3.0)])
     compiled_features = compiled(tf.constant(batch))
     assert max_difference(compiled_features, converter(batch)) <= 1e-5
 
@@ -306,9 +291,7 @@ def test_save_to_preset_writes_the_file_keras_hub_writes(keras_hub, tmp_path):
     name = "whisper_audio_converter"
     ours = WhisperAudioConverter(num_mels=128, name=name)
     ours.save_to_preset(tmp_path / "ours")
-    keras_hub_converter(keras_hub, num_mels=128, name=name).save_to_preset(
-        str(tmp_path / "theirs")
-    )
+    keras_hub_converter(keras_hub, num_mels=128, name=name).save_to_preset(str(tmp_path / "theirs"))
     file = preset_io.AUDIO_CONVERTER_CONFIG_FILE
     written = (tmp_path / "ours" / file).read_text()
     assert written == (tmp_path / "theirs" / file).read_text()
@@ -330,9 +313,7 @@ def test_from_preset_overrides_and_accepts_our_registered_name(tmp_path):
     data = json.loads(path.read_text())
     data["registered_name"] = "whisper>WhisperAudioConverter"
     path.write_text(json.dumps(data))
-    restored = WhisperAudioConverter.from_preset(
-        tmp_path, pad_to_max_audio_length=False
-    )
+    restored = WhisperAudioConverter.from_preset(tmp_path, pad_to_max_audio_length=False)
     assert restored.pad_to_max_audio_length is False
 
 
@@ -346,9 +327,7 @@ def test_from_preset_rejects_other_classes_and_offline_downloads(tmp_path):
         WhisperAudioConverter.from_preset("whisper_tiny_en")
 
 
-def test_keras_hub_file_loads_in_ours(
-    keras_hub, keras_hub_preset_dir, make_waveform
-):
+def test_keras_hub_file_loads_in_ours(keras_hub, keras_hub_preset_dir, make_waveform):
     theirs = keras_hub_converter(keras_hub, num_mels=128, max_audio_length=20)
     theirs.save_to_preset(keras_hub_preset_dir)
     ours = WhisperAudioConverter.from_preset(keras_hub_preset_dir)
@@ -359,14 +338,10 @@ def test_keras_hub_file_loads_in_ours(
     assert max_difference(ours(waveform), theirs(waveform)) <= TOLERANCE
 
 
-def test_our_file_loads_in_keras_hub(
-    keras_hub, keras_hub_preset_dir, make_waveform
-):
+def test_our_file_loads_in_keras_hub(keras_hub, keras_hub_preset_dir, make_waveform):
     ours = WhisperAudioConverter(num_mels=128, max_audio_length=20)
     ours.save_to_preset(keras_hub_preset_dir)
-    theirs = keras_hub.layers.WhisperAudioConverter.from_preset(
-        keras_hub_preset_dir
-    )
+    theirs = keras_hub.layers.WhisperAudioConverter.from_preset(keras_hub_preset_dir)
     assert type(theirs).__module__.startswith("keras_hub")
     assert (theirs.num_mels, theirs.max_audio_length) == (128, 20)
     waveform = make_waveform("chirp", 3.0)
@@ -376,9 +351,6 @@ def test_our_file_loads_in_keras_hub(
 def test_keras_hub_refuses_a_clip_mode_file(keras_hub, keras_hub_preset_dir):
     # keras_hub cannot compute clip-length features, so it must not load a
     # file asking for them as if it could.
-    WhisperAudioConverter(pad_to_max_audio_length=False).save_to_preset(
-        keras_hub_preset_dir
-    )
+    WhisperAudioConverter(pad_to_max_audio_length=False).save_to_preset(keras_hub_preset_dir)
     with pytest.raises(TypeError, match="pad_to_max_audio_length"):
         keras_hub.layers.WhisperAudioConverter.from_preset(keras_hub_preset_dir)
-

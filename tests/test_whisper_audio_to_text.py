@@ -101,10 +101,7 @@ def test_rows_stop_at_their_own_end_of_text(model):
         model.suppress_tokens = None
         embedding.assign(original)
     np.testing.assert_array_equal(got, expected)
-    ends = [
-        list(row[3:]).index(ENGLISH_EOT) if ENGLISH_EOT in row[3:] else None
-        for row in got
-    ]
+    ends = [list(row[3:]).index(ENGLISH_EOT) if ENGLISH_EOT in row[3:] else None for row in got]
     # Some row must end while another goes on decoding.
     assert len(set(ends)) > 1 and ends.count(None) < len(ends), got
     for row in got:
@@ -239,12 +236,16 @@ def test_default_prompt_and_suppression_come_from_the_tokenizer(english_task):
     assert english_task.suppressed_token_ids() == list(range(50257, 51864))
 
 
-def test_task_preset_round_trip_keeps_weights_tokenizer_and_settings(
-    tmp_path, english_task
-):
+def test_task_preset_round_trip_keeps_weights_tokenizer_and_settings(tmp_path, english_task):
     english_task.save_to_preset(str(tmp_path))
-    for name in ("config.json", "model.weights.h5", "tokenizer.json",
-                 "audio_converter.json", "metadata.json", "task.json"):
+    for name in (
+        "config.json",
+        "model.weights.h5",
+        "tokenizer.json",
+        "audio_converter.json",
+        "metadata.json",
+        "task.json",
+    ):
         assert (tmp_path / name).exists(), name
     task_file = json.loads((tmp_path / "task.json").read_text())
     assert task_file["registered_name"] == "whisper>WhisperAudioToText"
@@ -300,3 +301,33 @@ def test_task_loads_a_preset_written_by_keras_hub(
     assert (model.language, model.task) == (None, "transcribe")
     assert model.tokenizer.eos_token_id == 50256
     assert len(model.generate(np.zeros(16000, "float32"), max_length=8)) == 1
+
+
+def test_from_preset_builds_the_model_with_its_dtype_and_converter(tmp_path, english_task):
+    english_task.save_to_preset(str(tmp_path / "original"))
+    model = WhisperAudioToText.from_preset(
+        str(tmp_path / "original"),
+        dtype="mixed_bfloat16",
+        audio_converter={"pad_to_max_audio_length": False},
+    )
+    assert model.backbone.dtype_policy.name == "mixed_bfloat16"
+    assert model.audio_converter.pad_to_max_audio_length is False
+    assert model.audio_converter.num_mels == english_task.audio_converter.num_mels
+    # The weights are the preset's, kept in float32 under the mixed policy.
+    for ours, theirs in zip(model.backbone.weights, english_task.backbone.weights):
+        assert ours.dtype == "float32"
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    # The model is exported as it was built.
+    model.save_to_preset(str(tmp_path / "exported"))
+    converter = json.loads((tmp_path / "exported" / "audio_converter.json").read_text())
+    assert converter["config"]["pad_to_max_audio_length"] is False
+    assert WhisperAudioToText.from_preset(
+        str(tmp_path / "exported")
+    ).backbone.dtype_policy.name == ("mixed_bfloat16")
+
+
+def test_a_converter_of_other_mel_bins_is_refused(model):
+    from whisper.whisper_audio_converter import WhisperAudioConverter
+
+    with pytest.raises(ValueError, match="128 mel bins; the backbone takes num_mels=80"):
+        WhisperAudioToText(model.backbone, audio_converter=WhisperAudioConverter(num_mels=128))

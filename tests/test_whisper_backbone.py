@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from whisper import preset_io
+from whisper.offline import OFFLINE_ENV
 from whisper.whisper_backbone import WhisperBackbone
 
 SMALL_CONFIG = {
@@ -157,9 +158,7 @@ def test_presets_list_the_ten_keras_hub_architectures_and_more():
     assert (turbo["num_layers"], turbo["num_decoder_layers"]) == (32, 4)
 
 
-@pytest.mark.parametrize(
-    "name", ["whisper_tiny_en", "whisper_tiny_multi", "whisper_base_en"]
-)
+@pytest.mark.parametrize("name", ["whisper_tiny_en", "whisper_tiny_multi", "whisper_base_en"])
 def test_builtin_preset_without_weights_needs_no_download(name):
     # conftest sets WHISPER_KERAS_OFFLINE=1: any download attempt would raise.
     model = WhisperBackbone.from_preset(name, load_weights=False)
@@ -190,7 +189,7 @@ def test_remote_presets_fail_offline_with_a_clear_message(handle):
 
 
 def test_download_failure_names_the_handle(monkeypatch):
-    monkeypatch.delenv(preset_io.OFFLINE_ENV)
+    monkeypatch.delenv(OFFLINE_ENV)
 
     def unreachable(handle):
         raise ConnectionError("Name or service not known")
@@ -236,7 +235,7 @@ def test_preset_round_trip_keeps_extensions(tmp_path):
 def test_weights_of_another_architecture_are_refused(tmp_path):
     WhisperBackbone(**SMALL_CONFIG).save_to_preset(str(tmp_path))
     other = WhisperBackbone(**{**SMALL_CONFIG, "num_layers": 3})
-    from whisper.whisper_weights import load_keras_hub_weights
+    from whisper.convert.keras_hub_weights import load_keras_hub_weights
 
     with pytest.raises(ValueError, match="39 missing datasets.*whisper_decoder_2"):
         load_keras_hub_weights(other, str(tmp_path / "model.weights.h5"))

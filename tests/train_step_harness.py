@@ -65,9 +65,9 @@ def global_batches(num_steps, global_batch_size, seed=0):
         lengths = random.integers(1, DECODER_LENGTH + 1, size=(global_batch_size, 1))
         mask = (np.arange(DECODER_LENGTH)[None, :] < lengths).astype("int32")
         x = {
-            "encoder_features": random.normal(
-                size=(global_batch_size, FRAMES, 80)
-            ).astype("float32"),
+            "encoder_features": random.normal(size=(global_batch_size, FRAMES, 80)).astype(
+                "float32"
+            ),
             "decoder_token_ids": random.integers(
                 0, VOCABULARY_SIZE, size=(global_batch_size, DECODER_LENGTH)
             ).astype("int32"),
@@ -192,9 +192,7 @@ def main():
         import tensorflow as tf
 
         one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
-        arrays.update(
-            run_arrays(run_steps(one_device, batches, **settings), "one_device/")
-        )
+        arrays.update(run_arrays(run_steps(one_device, batches, **settings), "one_device/"))
     np.savez(args.output, **arrays)
 
 

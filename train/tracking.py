@@ -1,11 +1,12 @@
 """Experiment tracking: wandb, TensorBoard and console lines from one call.
 
 ```python
-tracker = Tracker(run_dir, backends=["console", "tensorboard", "wandb"])
-tracker.log_config(resolved_config)
-tracker.log_metrics(step, {"train/loss": 0.71, "train/lr": 3e-5})
-tracker.log_predictions(step, result.predictions)
-tracker.close()
+from train.tracking import Tracker
+
+with Tracker("run", backends=["console", "tensorboard"], total_steps=100) as tracker:
+    tracker.log_config({"trainer": {"steps": 100}})
+    tracker.log_metrics(10, {"train/loss": 0.71, "train/lr": 3e-5})
+    tracker.log_predictions(10, [("clip-1", "Hello there.", "hello there")])
 ```
 
 Metric names are free; the console knows how to show these:
@@ -29,7 +30,7 @@ import sys
 import urllib.parse
 import uuid
 
-from whisper.preset_io import write_json
+from whisper.json_io import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ class Tracker:
             self._backends.append(TensorBoardBackend(self.run_dir))
         if "wandb" in backends:
             run_name = run_name or os.path.basename(os.path.abspath(self.run_dir))
-            self._backends.append(
-                WandbBackend(self.run_dir, project, run_name, wandb_mode)
-            )
+            self._backends.append(WandbBackend(self.run_dir, project, run_name, wandb_mode))
 
     def log_config(self, config, git_commit=None):
         """Records the resolved configuration and the code's git commit.
@@ -391,9 +390,7 @@ def wandb_logged_in():
     """Whether wandb has credentials: WANDB_API_KEY or a netrc entry."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urllib.parse.urlparse(
-        os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
-    ).hostname
+    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)).hostname
     try:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (OSError, netrc.NetrcParseError):

@@ -18,6 +18,8 @@ Keras's `fit` is not used: it breaks under MultiWorkerMirroredStrategy
 (keras-team/keras#20585), and it clips each replica's gradient separately.
 """
 
+import operator
+
 import keras
 import tensorflow as tf
 
@@ -58,17 +60,34 @@ class Trainer:
     Example:
 
     ```python
+    import numpy as np
+    import tensorflow as tf
     from train.optimizer import WarmupDecaySchedule, build_optimizer
     from train.strategy import build_strategy
     from train.trainer import Trainer
+    from whisper import WhisperAudioToText, WhisperBackbone
 
     strategy = build_strategy("default")
     with strategy.scope():
+        backbone = WhisperBackbone(
+            vocabulary_size=64, num_layers=1, num_heads=2, hidden_dim=16,
+            intermediate_dim=32, max_encoder_sequence_length=20,
+            max_decoder_sequence_length=8,
+        )
         model = WhisperAudioToText(backbone)
         optimizer = build_optimizer(model, WarmupDecaySchedule(1e-3, 10, 100))
     trainer = Trainer(strategy, model, optimizer, clip_norm=1.0)
+
+    def make_dataset(input_context):
+        x = {
+            "encoder_features": np.zeros((2, 20, 80), "float32"),
+            "decoder_token_ids": np.ones((2, 8), "int32"),
+            "decoder_padding_mask": np.ones((2, 8), "int32"),
+        }
+        return tf.data.Dataset.from_tensors((x, np.ones((2, 8), "int32"))).repeat(2)
+
     for batch in strategy.distribute_datasets_from_function(make_dataset):
-        metrics = trainer.train_step(batch)  # {"loss": 4.2, ...}
+        metrics = trainer.train_step(batch)  # {"loss": 4.16, "grad_norm": ...}
     ```
     """
 
@@ -118,8 +137,8 @@ class Trainer:
         "loss": mean cross-entropy per target token of the global batch,
         "learning_rate": the rate this update used, "grad_norm": global norm
         of the gradient before clipping (inf or nan when float16 overflowed,
-        and the loss-scaling optimizer skipped the update), "target_tokens" and "examples": counts in the
-        global batch.
+        and the loss-scaling optimizer skipped the update), "target_tokens"
+        and "examples": counts in the global batch.
         """
         metrics = self._distributed_step(distributed_batch)
         return {name: float(value) for name, value in metrics.items()}
@@ -148,9 +167,7 @@ class Trainer:
         )
         micro_x, micro_y = self._split_into_micro_batches(x, y)
         gradients, loss = self._accumulate_local_gradients(micro_x, micro_y, global_tokens)
-        *gradients, loss = replica.all_reduce(
-            tf.distribute.ReduceOp.SUM, [*gradients, loss]
-        )
+        *gradients, loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, [*gradients, loss])
         gradients, grad_norm = self._clip(gradients)
         # Read before `apply`, which advances the schedule.
         learning_rate = tf.cast(self.optimizer.learning_rate, "float32")
@@ -187,10 +204,8 @@ class Trainer:
             # One micro-batch at a time: overlapping them would keep several
             # micro-batches' activations alive, which accumulation avoids.
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
-            x, y = tf.nest.map_structure(lambda t: t[index], (micro_x, micro_y))
-            micro_gradients, micro_loss = self._compiled_micro_batch_gradients(
-                x, y, global_tokens
-            )
+            x, y = tf.nest.map_structure(operator.itemgetter(index), (micro_x, micro_y))
+            micro_gradients, micro_loss = self._compiled_micro_batch_gradients(x, y, global_tokens)
             # convert_to_tensor densifies sparse (embedding lookup) gradients.
             gradients = [
                 total + tf.cast(tf.convert_to_tensor(gradient), "float32")
@@ -231,9 +246,7 @@ class Trainer:
         scale = self._loss_scale()
         norm = tf.linalg.global_norm(gradients)
         if self.clip_norm is not None:
-            gradients, _ = tf.clip_by_global_norm(
-                gradients, self.clip_norm * scale, use_norm=norm
-            )
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm * scale, use_norm=norm)
         return gradients, norm / scale
 
     def _loss_scale(self):

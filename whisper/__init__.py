@@ -1,4 +1,11 @@
-"""Whisper speech recognition in Keras 3, interchangeable with keras_hub's."""
+"""Whisper speech recognition in Keras 3, interchangeable with keras_hub's.
+
+`from whisper import WhisperAudioToText` (or `WhisperBackbone`,
+`WhisperTokenizer`, `WhisperAudioConverter`) imports the class, and Keras
+with it, on first use: `import whisper.special_tokens` or
+`whisper.whisper_presets` stays free of TensorFlow, so configuration can be
+checked before it starts.
+"""
 
 import os
 
@@ -6,14 +13,15 @@ import os
 # the user chose, default to TensorFlow otherwise.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from whisper.whisper_audio_converter import WhisperAudioConverter  # noqa: E402
-from whisper.whisper_audio_to_text import WhisperAudioToText  # noqa: E402
-from whisper.whisper_backbone import WhisperBackbone  # noqa: E402
-from whisper.whisper_tokenizer import WhisperTokenizer  # noqa: E402
+from whisper.lazy_exports import lazy_exports  # noqa: E402
 
-__all__ = [
-    "WhisperAudioConverter",
-    "WhisperAudioToText",
-    "WhisperBackbone",
-    "WhisperTokenizer",
-]
+_EXPORTS = {
+    "WhisperAudioConverter": "whisper.whisper_audio_converter",
+    "WhisperAudioToText": "whisper.whisper_audio_to_text",
+    "WhisperBackbone": "whisper.whisper_backbone",
+    "WhisperTokenizer": "whisper.whisper_tokenizer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

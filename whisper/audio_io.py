@@ -4,9 +4,11 @@
 MP3, AIFF, ...) through `soundfile`, averages the channels into one and
 resamples to the requested rate with a polyphase anti-aliasing filter.
 `decode_audio` does the same for the bytes of a file already in memory, as
-`tf.io.read_file` or `tf.io.gfile` give them for cloud storage paths. Files
-that cannot be used raise `AudioLoadError`, whose message names the file and
-the reason.
+`tf.io.read_file` or `tf.io.gfile` give them for cloud storage paths, and
+`prepare_waveform` for samples already decoded. Audio that cannot be used
+raises `AudioLoadError`, whose message names the file and the reason and
+whose `kind` says which reason it is. `pcm_to_float` is the one reading of
+integer PCM that every part of the project shares.
 
 Example:
 
@@ -32,20 +34,33 @@ import scipy.signal
 import soundfile
 
 WHISPER_SAMPLING_RATE = 16000
+# Integer PCM sample types and their full scale, as soundfile and OpenAI read
+# them (int16 by 1/32768). Unsigned samples (8-bit WAV) are centred first.
+# 64-bit integers are refused: such arrays usually hold int16 values, which
+# their full scale would turn into silence.
+PCM_BITS = {"int8": 8, "int16": 16, "int32": 32, "uint8": 8, "uint16": 16, "uint32": 32}
+
+# What `AudioLoadError.kind` says.
+MISSING = "missing"
+UNREADABLE = "unreadable"
+EMPTY = "empty"
+NON_FINITE = "non_finite"
 
 
 class AudioLoadError(OSError):
-    """An audio file that is missing, unreadable, empty or not finite.
+    """Audio that is missing, unreadable, empty or not finite.
 
     Attributes:
         path: the file, as given (or a name for in-memory audio).
-        reason: what is wrong with it.
+        reason: what is wrong with it, in words.
+        kind: which reason: `MISSING`, `UNREADABLE`, `EMPTY` or `NON_FINITE`.
     """
 
-    def __init__(self, path, reason):
+    def __init__(self, path, reason, kind=UNREADABLE):
         super().__init__(f"Cannot load audio '{path}': {reason}.")
         self.path = path
         self.reason = reason
+        self.kind = kind
 
 
 def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
@@ -66,11 +81,11 @@ def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
     """
     path = os.fsdecode(path)
     if not os.path.exists(path):
-        raise AudioLoadError(path, "no such file")
+        raise AudioLoadError(path, "no such file", MISSING)
     if os.path.isdir(path):
         raise AudioLoadError(path, "it is a directory")
     if os.path.getsize(path) == 0:
-        raise AudioLoadError(path, "the file is empty")
+        raise AudioLoadError(path, "the file is empty", EMPTY)
     return _decode(path, path, sampling_rate)
 
 
@@ -83,8 +98,61 @@ def decode_audio(data, sampling_rate=WHISPER_SAMPLING_RATE, name="<bytes>"):
         name: what error messages call the audio, e.g. its URL.
     """
     if len(data) == 0:
-        raise AudioLoadError(name, "there are no bytes to decode")
+        raise AudioLoadError(name, "there are no bytes to decode", EMPTY)
     return _decode(io.BytesIO(data), name, sampling_rate)
+
+
+def prepare_waveform(samples, from_rate, sampling_rate=WHISPER_SAMPLING_RATE, name="<array>"):
+    """Decoded samples as the float32 mono waveform at `sampling_rate` Whisper takes.
+
+    Args:
+        samples: `(samples,)` or `(samples, channels)` floats, or integer PCM
+            (scaled by `pcm_to_float`).
+        from_rate: int. The rate `samples` were recorded at, in Hz.
+        sampling_rate: int. Rate of the returned waveform, in Hz.
+        name: what error messages call the audio.
+
+    Raises:
+        AudioLoadError: no samples (`EMPTY`), or NaN or infinite ones
+            (`NON_FINITE`).
+    """
+    samples = pcm_to_float(samples)
+    if samples.size == 0:
+        raise AudioLoadError(name, "it holds no audio samples", EMPTY)
+    # One NaN would turn the whole example's log-mel features into NaN (they
+    # are clamped relative to the example's maximum); refuse it here, where
+    # the audio can still be named.
+    if not np.isfinite(samples).all():
+        raise AudioLoadError(name, "it holds NaN or infinite samples", NON_FINITE)
+    waveform = resample(to_mono(samples), from_rate, sampling_rate)
+    return waveform.astype(np.float32, copy=False)
+
+
+def pcm_scale(dtype):
+    """(midpoint, full scale) of an integer PCM sample type.
+
+    A sample `x` stands for `(x - midpoint) / full_scale`, in [-1, 1).
+
+    Raises:
+        TypeError: `dtype` is not an 8-, 16- or 32-bit integer type.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.name not in PCM_BITS:
+        raise TypeError(
+            f"Audio samples must be floats or integer PCM ({', '.join(PCM_BITS)}); "
+            f"got dtype {dtype.name}."
+        )
+    full_scale = 2.0 ** (PCM_BITS[dtype.name] - 1)
+    return (full_scale if dtype.kind == "u" else 0.0), full_scale
+
+
+def pcm_to_float(samples):
+    """Samples as float32: floats as they are, integer PCM by `pcm_scale`."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    midpoint, full_scale = pcm_scale(samples.dtype)
+    return ((samples.astype(np.float64) - midpoint) / full_scale).astype(np.float32)
 
 
 def to_mono(audio):
@@ -99,8 +167,7 @@ def to_mono(audio):
         return audio
     if audio.ndim != 2:
         raise ValueError(
-            f"Audio must have shape (samples,) or (samples, channels), got "
-            f"shape {audio.shape}."
+            f"Audio must have shape (samples,) or (samples, channels), got shape {audio.shape}."
         )
     return audio.mean(axis=1, dtype=audio.dtype)
 
@@ -117,9 +184,7 @@ def resample(audio, from_rate, to_rate):
     if from_rate == to_rate:
         return audio
     common = math.gcd(from_rate, to_rate)
-    return scipy.signal.resample_poly(
-        audio, up=to_rate // common, down=from_rate // common
-    )
+    return scipy.signal.resample_poly(audio, up=to_rate // common, down=from_rate // common)
 
 
 def _decode(source, name, sampling_rate):
@@ -130,24 +195,12 @@ def _decode(source, name, sampling_rate):
         # libsndfile's own words ("Format not recognised"), without the
         # "Error opening <path>" prefix our message already gives.
         detail = (getattr(error, "error_string", None) or str(error)).rstrip(".")
-        raise AudioLoadError(
-            name, f"not an audio format libsndfile can read ({detail})"
-        ) from error
-    if audio.size == 0:
-        raise AudioLoadError(name, "it holds no audio samples")
-    # One NaN would turn the whole example's log-mel features into NaN (they
-    # are clamped relative to the example's maximum); refuse it here, where
-    # the file can still be named.
-    if not np.isfinite(audio).all():
-        raise AudioLoadError(name, "it holds NaN or infinite samples")
-    waveform = resample(to_mono(audio), file_rate, sampling_rate)
-    return waveform.astype(np.float32, copy=False)
+        raise AudioLoadError(name, f"not an audio format libsndfile can read ({detail})") from error
+    return prepare_waveform(audio, file_rate, sampling_rate, name)
 
 
 def _rate(rate):
     """A sampling rate as a positive int; rejects fractional rates."""
     if isinstance(rate, bool) or not float(rate).is_integer() or rate <= 0:
-        raise ValueError(
-            f"A sampling rate must be a positive whole number of Hz, got {rate!r}."
-        )
+        raise ValueError(f"A sampling rate must be a positive whole number of Hz, got {rate!r}.")
     return int(rate)

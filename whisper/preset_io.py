@@ -10,10 +10,14 @@ local directory instead.
 """
 
 import datetime
-import json
 import os
 
 import keras
+
+from whisper.json_io import read_json
+from whisper.json_io import write_json
+from whisper.offline import OFFLINE_ENV
+from whisper.offline import downloads_disabled
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -24,8 +28,6 @@ AUDIO_CONVERTER_CONFIG_FILE = "audio_converter.json"
 TASK_CONFIG_FILE = "task.json"
 
 KERAS_HUB_VERSION = "0.32.0"
-# Set to 1 to refuse every download up front (tests and air-gapped clusters).
-OFFLINE_ENV = "WHISPER_KERAS_OFFLINE"
 # The files of a Hugging Face repository that a preset can need: a keras_hub
 # preset, a transformers checkpoint (safetensors, whole or in shards) or a
 # CTranslate2 model. OpenAI's repositories also keep their weights as
@@ -99,10 +101,9 @@ def _download(handle, download):
         "Download it on a machine with network access and pass the local "
         "preset directory instead, e.g. from_preset('/path/to/preset')."
     )
-    if os.environ.get(OFFLINE_ENV) == "1":
+    if downloads_disabled():
         raise PresetDownloadError(
-            f"Preset '{handle}' is remote and downloads are disabled "
-            f"({OFFLINE_ENV}=1). {advice}"
+            f"Preset '{handle}' is remote and downloads are disabled ({OFFLINE_ENV}=1). {advice}"
         )
     try:
         return download(handle)
@@ -130,26 +131,13 @@ def _hf_download(handle):
     )
 
 
-def write_text(path, text):
-    """Writes `text` through a temporary file so a reader never sees half."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
-
-
-def write_json(path, data):
-    write_text(path, json.dumps(data, indent=4))
-
-
-def read_json(path):
-    if not os.path.exists(path):
-        raise PresetError(f"Preset file '{path}' does not exist.")
-    with open(path, encoding="utf-8") as file:
-        try:
-            return json.load(file)
-        except json.JSONDecodeError as error:
-            raise PresetError(f"Preset file '{path}' is not JSON: {error}")
+def is_keras_hub_preset(directory):
+    """Whether `directory` holds keras_hub's format: config.json with a registered_name."""
+    config_path = os.path.join(directory, CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        return False
+    config = read_json(config_path, error=PresetError)
+    return isinstance(config, dict) and "registered_name" in config
 
 
 def write_serialized(path, obj, config, keras_hub_class=True):
@@ -179,7 +167,7 @@ def write_serialized(path, obj, config, keras_hub_class=True):
 
 def read_serialized(path, cls):
     """Reads the config that `write_serialized` wrote for a `cls` object."""
-    data = read_json(path)
+    data = read_json(path, error=PresetError)
     registered_name = data.get("registered_name")
     allowed = accepted_names(cls)
     if registered_name not in allowed:

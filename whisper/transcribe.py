@@ -48,7 +48,7 @@ import sys
 
 from whisper.audio_io import AudioLoadError
 from whisper.audio_io import load_audio
-from whisper.whisper_audio_to_text import TASKS
+from whisper.special_tokens import TASKS
 from whisper.whisper_audio_to_text import WhisperAudioToText
 
 EXIT_OK = 0

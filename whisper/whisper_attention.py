@@ -3,23 +3,11 @@
 import keras
 from keras import ops
 
+from whisper.layer_utils import whisper_kernel_initializer
+
 # The score of masked positions; the constant Keras's Softmax uses, so fully
 # masked rows behave as they do in keras_hub.
 MASKED_SCORE = -1e9
-
-
-def float32_policy_for(dtype_policy):
-    """The policy of layers that must compute in float32 whatever the model's.
-
-    Softmax and layer normalization lose too much in (b)float16, so they keep
-    float32 variables and compute; Keras casts their inputs up and the next
-    layer casts their outputs back down.
-    """
-    return keras.DTypePolicy("float32") if dtype_policy else None
-
-
-def whisper_kernel_initializer():
-    return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
 class WhisperAttention(keras.layers.Layer):
@@ -60,8 +48,7 @@ class WhisperAttention(keras.layers.Layer):
         hidden_dim = input_shape[-1]
         if hidden_dim % self.num_heads:
             raise ValueError(
-                f"hidden_dim {hidden_dim} must be divisible by num_heads "
-                f"{self.num_heads}."
+                f"hidden_dim {hidden_dim} must be divisible by num_heads {self.num_heads}."
             )
         self.hidden_dim = hidden_dim
         self.head_dim = hidden_dim // self.num_heads

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from whisper import preset_io
+from whisper.audio_io import pcm_scale
 from whisper.whisper_presets import backbone_presets
 
 # Whisper's filterbank spans 0-8 kHz whatever `sampling_rate` says; OpenAI,
@@ -21,6 +22,8 @@ SLANEY_LOG_STEP = np.log(6.4) / 27.0
 # below its example's loudest value before it is clamped.
 POWER_FLOOR = 1e-10
 DYNAMIC_RANGE = 8.0
+# The features of silence: zero power floored at POWER_FLOOR, then scaled.
+ALL_SILENT_VALUE = (np.log10(POWER_FLOOR) + 4.0) / 4.0
 # Extension keys of ours that keras_hub's converter does not know, with the
 # values that make us behave exactly like keras_hub.
 EXTENSION_DEFAULTS = {"pad_to_max_audio_length": True}
@@ -51,8 +54,9 @@ class WhisperAudioConverter(keras.layers.Layer):
     `(batch, frames, num_mels)`. Ragged rows are zero-padded to the longest
     row. Float samples are used as they are (Whisper expects values in
     [-1, 1]). Integer samples are read as PCM and scaled to [-1, 1) by their
-    full scale (int16 by 1/32768; unsigned types are offset by half their
-    range first), as OpenAI's and soundfile's loaders do. keras_hub instead
+    full scale (`whisper.audio_io.pcm_scale`: int16 by 1/32768; unsigned
+    types are offset by half their range first; 64-bit integers are
+    refused), as OpenAI's and soundfile's loaders do. keras_hub instead
     casts integers unscaled, which shifts every feature by about +2.26 for
     int16 audio.
 
@@ -133,9 +137,7 @@ class WhisperAudioConverter(keras.layers.Layer):
         self.num_samples = int(sampling_rate * max_audio_length)
         # A NumPy constant: building it needs no TensorFlow graph, and the
         # layer holds no weights.
-        self.mel_filters = slaney_mel_filterbank(
-            num_mels, num_fft_bins, sampling_rate
-        )
+        self.mel_filters = slaney_mel_filterbank(num_mels, num_fft_bins, sampling_rate)
 
     def call(self, audio):
         audio, single_waveform = _as_waveform_batch(audio)
@@ -178,9 +180,7 @@ class WhisperAudioConverter(keras.layers.Layer):
 
     def _log_mel_spectrogram(self, audio):
         half_window = self.num_fft_bins // 2
-        audio = tf.pad(
-            audio, [[0, 0], [half_window, half_window]], mode="REFLECT"
-        )
+        audio = tf.pad(audio, [[0, 0], [half_window, half_window]], mode="REFLECT")
         spectrum = tf.signal.stft(
             audio,
             frame_length=self.num_fft_bins,
@@ -266,9 +266,9 @@ def hz_to_slaney_mel(hz):
     hz = np.asarray(hz, dtype=np.float64)
     linear = hz / SLANEY_LINEAR_HZ_PER_MEL
     break_mel = SLANEY_BREAK_HZ / SLANEY_LINEAR_HZ_PER_MEL
-    logarithmic = break_mel + np.log(
-        np.maximum(hz, SLANEY_BREAK_HZ) / SLANEY_BREAK_HZ
-    ) / SLANEY_LOG_STEP
+    logarithmic = (
+        break_mel + np.log(np.maximum(hz, SLANEY_BREAK_HZ) / SLANEY_BREAK_HZ) / SLANEY_LOG_STEP
+    )
     return np.where(hz < SLANEY_BREAK_HZ, linear, logarithmic)
 
 
@@ -280,6 +280,18 @@ def slaney_mel_to_hz(mel):
         SLANEY_LOG_STEP * (np.maximum(mel, break_mel) - break_mel)
     )
     return np.where(mel < break_mel, linear, logarithmic)
+
+
+def silence_value(features):
+    """The value the converter gives the silent frames of one clip's features.
+
+    Zero power is floored at `POWER_FLOOR` and clamped to `DYNAMIC_RANGE`
+    below the clip's loudest value before the (x + 4) / 4 scaling, so
+    silence sits exactly 2 below the clip's maximum (or at
+    `ALL_SILENT_VALUE`, for a clip that is all silence). Padding features
+    with it gives what converting the clip with trailing zeros would have.
+    """
+    return max(float(np.max(features)) - DYNAMIC_RANGE / 4.0, ALL_SILENT_VALUE)
 
 
 def periodic_hann_window(length, dtype=tf.float32):
@@ -327,9 +339,8 @@ def _pcm_to_float(audio):
     if dtype.is_floating:
         return tf.cast(audio, tf.float32)
     if dtype.is_integer:
-        half_range = 2.0 ** (8 * dtype.size - 1)
-        audio = tf.cast(audio, tf.float32) / half_range
-        return audio - 1.0 if dtype.is_unsigned else audio
+        midpoint, full_scale = pcm_scale(dtype.as_numpy_dtype)
+        return (tf.cast(audio, tf.float32) - midpoint) / full_scale
     raise TypeError(
         f"WhisperAudioConverter expects float or integer samples; received "
         f"a waveform of dtype {dtype.name}."

@@ -4,15 +4,17 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from whisper import preset_io
-from whisper.imported_checkpoint import read_imported_checkpoint
+from whisper.convert.checkpoint_formats import read_imported_checkpoint
+from whisper.convert.transformers_writer import save_transformers_checkpoint
+from whisper.special_tokens import TASKS
+from whisper.special_tokens import default_end_of_text_id
 from whisper.whisper_audio_converter import WhisperAudioConverter
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
-
-TASKS = ("transcribe", "translate")
 
 
 @keras.saving.register_keras_serializable(package="whisper")
@@ -74,12 +76,15 @@ class WhisperAudioToText(keras.Model):
     ):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+        if audio_converter is not None and audio_converter.num_mels != backbone.num_mels:
+            raise ValueError(
+                f"The audio converter makes {audio_converter.num_mels} mel bins; "
+                f"the backbone takes num_mels={backbone.num_mels}."
+            )
         super().__init__(**kwargs)
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.audio_converter = audio_converter or WhisperAudioConverter(
-            num_mels=backbone.num_mels
-        )
+        self.audio_converter = audio_converter or WhisperAudioConverter(num_mels=backbone.num_mels)
         self.language = language
         self.task = task
         self.suppress_tokens = suppress_tokens
@@ -129,9 +134,7 @@ class WhisperAudioToText(keras.Model):
         """<|startoftranscript|> [<|lang|> <|task|>] <|notimestamps|>."""
         return self.tokenizer.decoder_prompt_ids(language=self.language, task=self.task)
 
-    def generate_token_ids(
-        self, features, prompt_ids=None, max_length=None, jit_compile=True
-    ):
+    def generate_token_ids(self, features, prompt_ids=None, max_length=None, jit_compile=True):
         """Greedy decoding from log-mel features; returns int32 (batch, max_length).
 
         Each row holds the prompt, the generated tokens, then end of text up to
@@ -183,8 +186,6 @@ class WhisperAudioToText(keras.Model):
                 )
 
             if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
                 decode = tf.function(decode, jit_compile=jit_compile)
             self._compiled_decoders[key] = decode
         return self._compiled_decoders[key]
@@ -209,9 +210,7 @@ class WhisperAudioToText(keras.Model):
             token = ops.where(done, eos, next_token)
             token_ids = ops.slice_update(token_ids, [0, index], token[:, None])
             done = ops.logical_or(done, token == eos)
-            hidden, cache = decoder.call_with_cache(
-                token[:, None], cross_key_values, cache, index
-            )
+            hidden, cache = decoder.call_with_cache(token[:, None], cross_key_values, cache, index)
             next_token = _pick(decoder.logits(hidden[:, 0]), suppressed)
             return index + 1, token_ids, next_token, done, cache
 
@@ -223,8 +222,7 @@ class WhisperAudioToText(keras.Model):
         """Id of <|endoftext|>, which ends and pads every generated row."""
         if self.tokenizer is not None:
             return self.tokenizer.eos_token_id
-        # Without a tokenizer, the standard layouts: 50256 English-only, else 50257.
-        return 50256 if self.backbone.vocabulary_size == 51864 else 50257
+        return default_end_of_text_id(self.backbone.vocabulary_size)
 
     def suppressed_token_ids(self):
         """Ids `generate` never emits."""
@@ -295,13 +293,22 @@ class WhisperAudioToText(keras.Model):
         config.json, model.safetensors, tokenizer files and a
         generation_config.json carrying this model's language and task, which
         `transformers.WhisperForConditionalGeneration.from_pretrained` loads.
-        """
-        from whisper.transformers_checkpoint import save_transformers_checkpoint
+        Without a tokenizer, the configs carry OpenAI's ids for the
+        vocabulary's size.
 
+        Example:
+
+        ```python
+        from whisper import WhisperAudioToText
+
+        model = WhisperAudioToText.from_preset("/path/to/preset", language="fr")
+        model.save_to_transformers("/path/to/transformers_checkpoint")
+        ```
+        """
         save_transformers_checkpoint(self, path)
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
+    def from_preset(cls, preset, load_weights=True, dtype=None, audio_converter=None, **kwargs):
         """Builds the task from a preset: backbone, tokenizer, converter, settings.
 
         Args:
@@ -309,34 +316,66 @@ class WhisperAudioToText(keras.Model):
                 directory holding a preset (ours or keras_hub's), a Hugging
                 Face transformers checkpoint or a CTranslate2 model.
             load_weights: bool. False gives random weights.
+            dtype: the backbone's dtype policy, e.g. "mixed_bfloat16"; None
+                keeps the preset's.
+            audio_converter: a `WhisperAudioConverter` to use instead of the
+                preset's, or a dict of its constructor arguments overriding
+                the preset's, e.g. `{"pad_to_max_audio_length": False}` for
+                clip-length features. It is saved with the model.
             **kwargs: overrides of the generation settings (`language`,
                 `task`, `suppress_tokens`, `begin_suppress_tokens`).
+
+        Example:
+
+        ```python
+        from whisper import WhisperAudioToText
+
+        model = WhisperAudioToText.from_preset(
+            "/path/to/preset",
+            dtype="mixed_bfloat16",
+            audio_converter={"pad_to_max_audio_length": False},
+        )
+        ```
         """
         preset_dir = preset_io.resolve_preset(preset, WhisperBackbone.presets)
+        overrides = {} if dtype is None else {"dtype": dtype}
         imported = read_imported_checkpoint(preset_dir)
         if imported is not None:
-            backbone = WhisperBackbone.from_imported_checkpoint(imported, load_weights)
+            backbone = WhisperBackbone.from_imported_checkpoint(imported, load_weights, **overrides)
             return cls(
                 backbone,
                 tokenizer=imported.tokenizer,
+                audio_converter=_audio_converter(None, backbone, audio_converter),
                 **{**imported.generation, **kwargs},
             )
-        backbone = WhisperBackbone.from_preset(preset_dir, load_weights=load_weights)
-        tokenizer = WhisperTokenizer.from_preset(preset_dir)
-        converter_path = os.path.join(preset_dir, preset_io.AUDIO_CONVERTER_CONFIG_FILE)
-        audio_converter = None
-        if os.path.exists(converter_path):
-            audio_converter = WhisperAudioConverter.from_preset(preset_dir)
+        backbone = WhisperBackbone.from_preset(preset_dir, load_weights, **overrides)
         settings = {}
         task_path = os.path.join(preset_dir, preset_io.TASK_CONFIG_FILE)
         if os.path.exists(task_path):
             settings = preset_io.read_serialized(task_path, cls)
         return cls(
             backbone,
-            tokenizer=tokenizer,
-            audio_converter=audio_converter,
+            tokenizer=WhisperTokenizer.from_preset(preset_dir),
+            audio_converter=_audio_converter(preset_dir, backbone, audio_converter),
             **{**settings, **kwargs},
         )
+
+
+def _audio_converter(preset_dir, backbone, audio_converter):
+    """The converter `from_preset` builds: given, or the preset's with overrides.
+
+    A preset without `audio_converter.json` (and every imported checkpoint)
+    gets Whisper's converter for the backbone's mel bins.
+    """
+    if isinstance(audio_converter, WhisperAudioConverter):
+        return audio_converter
+    overrides = dict(audio_converter or {})
+    has_file = preset_dir is not None and os.path.exists(
+        os.path.join(preset_dir, preset_io.AUDIO_CONVERTER_CONFIG_FILE)
+    )
+    if has_file:
+        return WhisperAudioConverter.from_preset(preset_dir, **overrides)
+    return WhisperAudioConverter(**{"num_mels": backbone.num_mels, **overrides})
 
 
 def token_cross_entropy(target_ids, logits, mask):

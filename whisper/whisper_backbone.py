@@ -5,13 +5,13 @@ import os
 import keras
 
 from whisper import preset_io
-from whisper.imported_checkpoint import read_imported_checkpoint
+from whisper.convert.checkpoint_formats import read_imported_checkpoint
+from whisper.convert.keras_hub_weights import assign_keras_hub_arrays
+from whisper.convert.keras_hub_weights import load_keras_hub_weights
+from whisper.convert.keras_hub_weights import save_keras_hub_weights
 from whisper.whisper_decoder import WhisperDecoder
 from whisper.whisper_encoder import WhisperEncoder
 from whisper.whisper_presets import backbone_presets
-from whisper.whisper_weights import assign_keras_hub_arrays
-from whisper.whisper_weights import load_keras_hub_weights
-from whisper.whisper_weights import save_keras_hub_weights
 
 
 @keras.saving.register_keras_serializable(package="whisper")
@@ -223,9 +223,7 @@ class WhisperBackbone(keras.Model):
         preset_io.write_serialized(
             os.path.join(preset_dir, preset_io.CONFIG_FILE), self, self._preset_config()
         )
-        save_keras_hub_weights(
-            self, os.path.join(preset_dir, preset_io.MODEL_WEIGHTS_FILE)
-        )
+        save_keras_hub_weights(self, os.path.join(preset_dir, preset_io.MODEL_WEIGHTS_FILE))
         preset_io.write_metadata(preset_dir, self.count_params())
 
     def _preset_config(self):

@@ -1,15 +1,14 @@
 """Whisper's text decoder: token and position embeddings, transformer layers."""
 
-import keras
 from keras import ops
 
-from whisper.whisper_attention import whisper_kernel_initializer
+from whisper.layer_utils import whisper_kernel_initializer
 from whisper.whisper_decoder_layer import WhisperDecoderLayer
-from whisper.whisper_encoder_layer import layer_norm
 from whisper.whisper_token_embedding import WhisperTokenEmbedding
+from whisper.whisper_transformer_stack import WhisperTransformerStack
 
 
-class WhisperDecoder(keras.layers.Layer):
+class WhisperDecoder(WhisperTransformerStack):
     """Maps token ids and the encoder's output to (batch, length, hidden).
 
     Token plus learned position embeddings (unscaled), pre-norm decoder layers
@@ -44,35 +43,17 @@ class WhisperDecoder(keras.layers.Layer):
     ```
     """
 
-    def __init__(
-        self,
-        vocabulary_size,
-        num_layers,
-        num_heads,
-        hidden_dim,
-        intermediate_dim,
-        max_sequence_length,
-        dropout=0.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    layer_class = WhisperDecoderLayer
+
+    def __init__(self, vocabulary_size, *args, **kwargs):
+        # Set first: the base class's constructor calls `create_embeddings`.
         self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
+        super().__init__(*args, **kwargs)
+
+    def create_embeddings(self):
         self.token_embedding = WhisperTokenEmbedding(
-            vocabulary_size, hidden_dim, dtype=self.dtype_policy, name="token_embedding"
+            self.vocabulary_size, self.hidden_dim, dtype=self.dtype_policy, name="token_embedding"
         )
-        self.embeddings_dropout = keras.layers.Dropout(
-            dropout, dtype=self.dtype_policy, name="embeddings_dropout"
-        )
-        self.transformer_layers = WhisperDecoderLayer.stack(
-            num_layers, num_heads, intermediate_dim, dropout, self.dtype_policy
-        )
-        self.layer_norm = layer_norm(self.dtype_policy, "layer_norm")
 
     def build(self, token_ids_shape):
         self.token_embedding.build(token_ids_shape)
@@ -81,10 +62,7 @@ class WhisperDecoder(keras.layers.Layer):
             shape=(self.max_sequence_length, self.hidden_dim),
             initializer=whisper_kernel_initializer(),
         )
-        hidden_shape = (token_ids_shape[0], None, self.hidden_dim)
-        for layer in self.transformer_layers:
-            layer.build(hidden_shape)
-        self.layer_norm.build(hidden_shape)
+        self.build_stack(token_ids_shape[0])
 
     def call(self, token_ids, encoder_sequence, padding_mask=None, training=None):
         length = ops.shape(token_ids)[1]
@@ -101,15 +79,12 @@ class WhisperDecoder(keras.layers.Layer):
                 self_attention_mask=mask,
                 training=training,
             )
-        # The norm computes in float32; outputs follow the model's policy.
-        return ops.cast(self.layer_norm(x), self.compute_dtype)
+        return self.final_norm(x)
 
     def embed(self, token_ids, start_index, training=None):
         """Token plus position embeddings for tokens at `start_index` onwards."""
         length = ops.shape(token_ids)[1]
-        positions = ops.slice(
-            self.position_embedding, [start_index, 0], [length, self.hidden_dim]
-        )
+        positions = ops.slice(self.position_embedding, [start_index, 0], [length, self.hidden_dim])
         x = self.token_embedding(token_ids) + ops.cast(positions, self.compute_dtype)
         return self.embeddings_dropout(x, training=training)
 
@@ -156,7 +131,7 @@ class WhisperDecoder(keras.layers.Layer):
                 cache_index=cache_index,
             )
             layer_caches.append(layer_cache)
-        return ops.cast(self.layer_norm(x), self.compute_dtype), ops.stack(layer_caches)
+        return self.final_norm(x), ops.stack(layer_caches)
 
     def logits(self, hidden):
         """The tied language-model head: `hidden @ token_embedding^T`."""
@@ -166,19 +141,7 @@ class WhisperDecoder(keras.layers.Layer):
         return tuple(token_ids_shape) + (self.hidden_dim,)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "max_sequence_length": self.max_sequence_length,
-                "dropout": self.dropout,
-            }
-        )
-        return config
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
 
 
 def causal_mask(query_length, key_length, query_offset):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from whisper.whisper_attention import whisper_kernel_initializer
-from whisper.whisper_encoder_layer import layer_norm
+from whisper.layer_utils import whisper_kernel_initializer
 from whisper.whisper_encoder_layer import WhisperEncoderLayer
+from whisper.whisper_transformer_stack import WhisperTransformerStack
 
 
 def sinusoid_table(length, channels):
@@ -17,7 +17,7 @@ def sinusoid_table(length, channels):
     return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype("float32")
 
 
-class WhisperEncoder(keras.layers.Layer):
+class WhisperEncoder(WhisperTransformerStack):
     """Maps log-mel features (batch, frames, mels) to (batch, ceil(frames / 2), hidden).
 
     A stride-1 and a stride-2 convolution with exact GELU, fixed sinusoidal
@@ -45,32 +45,11 @@ class WhisperEncoder(keras.layers.Layer):
     ```
     """
 
-    def __init__(
-        self,
-        num_layers,
-        num_heads,
-        hidden_dim,
-        intermediate_dim,
-        max_sequence_length,
-        dropout=0.0,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
+    layer_class = WhisperEncoderLayer
+
+    def create_embeddings(self):
         self.conv_1 = self._conv(1, "same", "conv_1")
         self.conv_2 = self._conv(2, "valid", "conv_2")
-        self.embeddings_dropout = keras.layers.Dropout(
-            dropout, dtype=self.dtype_policy, name="embeddings_dropout"
-        )
-        self.transformer_layers = WhisperEncoderLayer.stack(
-            num_layers, num_heads, intermediate_dim, dropout, self.dtype_policy
-        )
-        self.layer_norm = layer_norm(self.dtype_policy, "layer_norm")
 
     def _conv(self, strides, padding, name):
         return keras.layers.Conv1D(
@@ -94,9 +73,7 @@ class WhisperEncoder(keras.layers.Layer):
             initializer=lambda shape, dtype: sinusoid_table(*shape),
             trainable=False,
         )
-        for layer in self.transformer_layers:
-            layer.build(hidden_shape)
-        self.layer_norm.build(hidden_shape)
+        self.build_stack(input_shape[0])
 
     def call(self, features, training=None):
         x = keras.activations.gelu(self.conv_1(features), approximate=False)
@@ -109,24 +86,9 @@ class WhisperEncoder(keras.layers.Layer):
         x = self.embeddings_dropout(x, training=training)
         for layer in self.transformer_layers:
             x = layer(x, training=training)
-        # The norm computes in float32; outputs follow the model's policy.
-        return ops.cast(self.layer_norm(x), self.compute_dtype)
+        return self.final_norm(x)
 
     def compute_output_shape(self, input_shape):
         frames = input_shape[1]
         length = None if frames is None else (frames + 1) // 2
         return (input_shape[0], length, self.hidden_dim)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "max_sequence_length": self.max_sequence_length,
-                "dropout": self.dropout,
-            }
-        )
-        return config

@@ -2,18 +2,9 @@
 
 import keras
 
+from whisper.layer_utils import dense
+from whisper.layer_utils import layer_norm
 from whisper.whisper_attention import WhisperAttention
-from whisper.whisper_attention import float32_policy_for
-from whisper.whisper_attention import whisper_kernel_initializer
-
-LAYER_NORM_EPSILON = 1e-5
-
-
-def layer_norm(dtype_policy, name):
-    """Whisper's layer norm (epsilon 1e-5), computing in float32."""
-    return keras.layers.LayerNormalization(
-        epsilon=LAYER_NORM_EPSILON, dtype=float32_policy_for(dtype_policy), name=name
-    )
 
 
 class WhisperEncoderLayer(keras.layers.Layer):
@@ -74,12 +65,7 @@ class WhisperEncoderLayer(keras.layers.Layer):
         return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
 
     def _dense(self, units, name):
-        return keras.layers.Dense(
-            units,
-            kernel_initializer=whisper_kernel_initializer(),
-            dtype=self.dtype_policy,
-            name=name,
-        )
+        return dense(units, self.dtype_policy, name)
 
     def build(self, input_shape):
         hidden_dim = input_shape[-1]
@@ -91,9 +77,7 @@ class WhisperEncoderLayer(keras.layers.Layer):
     def _build_feedforward(self, input_shape):
         self.feedforward_layer_norm.build(input_shape)
         self.feedforward_intermediate_dense.build(input_shape)
-        self.feedforward_output_dense.build(
-            tuple(input_shape[:-1]) + (self.intermediate_dim,)
-        )
+        self.feedforward_output_dense.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
 
     def call(self, inputs, training=None):
         x = self._self_attention_block(inputs, training=training)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from whisper.whisper_attention import whisper_kernel_initializer
+from whisper.layer_utils import whisper_kernel_initializer
 
 
 class WhisperTokenEmbedding(keras.layers.Embedding):

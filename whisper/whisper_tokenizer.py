@@ -1,6 +1,5 @@
 """Whisper's byte-level BPE tokenizer, interchangeable with keras_hub's."""
 
-import json
 import numbers
 import os
 import re
@@ -12,37 +11,32 @@ from tokenizers import decoders
 from tokenizers import models
 from tokenizers import pre_tokenizers
 
+from whisper.json_io import read_json
+from whisper.json_io import write_json
+from whisper.json_io import write_text
 from whisper.preset_io import TOKENIZER_ASSET_DIR
 from whisper.preset_io import TOKENIZER_CONFIG_FILE
 from whisper.preset_io import PresetError
 from whisper.preset_io import read_serialized
 from whisper.preset_io import resolve_preset
 from whisper.preset_io import write_serialized
-from whisper.preset_io import write_text
+from whisper.special_tokens import END_OF_TEXT_TOKEN
+from whisper.special_tokens import ENGLISH
+from whisper.special_tokens import ENGLISH_ONLY_END_OF_TEXT_ID
+from whisper.special_tokens import NO_TIMESTAMPS_TOKEN
+from whisper.special_tokens import REQUIRED_SPECIAL_TOKENS
+from whisper.special_tokens import START_OF_TRANSCRIPT_TOKEN
+from whisper.special_tokens import TASK_TOKENS
+from whisper.special_tokens import language_token
 from whisper.whisper_presets import backbone_presets
 
 VOCABULARY_FILE = "vocabulary.json"
 MERGES_FILE = "merges.txt"
+HF_TOKENIZER_FILE = "tokenizer.json"
 
-START_OF_TRANSCRIPT_TOKEN = "<|startoftranscript|>"
-END_OF_TEXT_TOKEN = "<|endoftext|>"
-NO_TIMESTAMPS_TOKEN = "<|notimestamps|>"
-TASK_TOKENS = {"transcribe": "<|transcribe|>", "translate": "<|translate|>"}
-REQUIRED_SPECIAL_TOKENS = (
-    START_OF_TRANSCRIPT_TOKEN,
-    END_OF_TEXT_TOKEN,
-    NO_TIMESTAMPS_TOKEN,
-    *TASK_TOKENS.values(),
-)
-
-# English-only Whisper reuses GPT-2's byte-level vocabulary, which ends with
-# <|endoftext|> = 50256; the multilingual vocabulary holds one more byte-level
-# token, so there <|endoftext|> is 50257. Both vocabularies list the same
-# language tokens in a Hugging Face tokenizer.json, so only this id tells
-# which kind of model the file belongs to.
-ENGLISH_ONLY_END_OF_TEXT_ID = 50256
-ENGLISH = "en"
-
+# Both vocabularies list the same language tokens in a Hugging Face
+# tokenizer.json, so only the <|endoftext|> id tells which kind of model the
+# file belongs to (see whisper.special_tokens).
 LANGUAGE_TOKEN = re.compile(r"<\|[a-z]{2,3}\|>")
 
 # keras_hub writes the layer fields of its tokenizer into tokenizer.json.
@@ -158,19 +152,13 @@ class WhisperTokenizer:
                 )
         self.vocabulary = _load_json_dict(vocabulary, "vocabulary")
         self.merges = _load_merges(merges)
-        self._special_token_dict = _load_json_dict(
-            special_tokens, "special_tokens"
-        )
+        self._special_token_dict = _load_json_dict(special_tokens, "special_tokens")
         self.language_tokens = (
-            None
-            if language_tokens is None
-            else _load_json_dict(language_tokens, "language_tokens")
+            None if language_tokens is None else _load_json_dict(language_tokens, "language_tokens")
         )
         _check_special_tokens(self._special_token_dict, self.language_tokens)
         if unsplittable_tokens is None:
-            unsplittable_tokens = self.special_tokens + list(
-                self.language_tokens or {}
-            )
+            unsplittable_tokens = self.special_tokens + list(self.language_tokens or {})
         self.unsplittable_tokens = list(unsplittable_tokens)
         self.sequence_length = sequence_length
         self.add_prefix_space = add_prefix_space
@@ -194,12 +182,8 @@ class WhisperTokenizer:
 
     def _build_tokenizer(self):
         merge_pairs = _merge_pairs(self.merges, self._token_to_id)
-        tokenizer = tokenizers.Tokenizer(
-            models.BPE(vocab=self._token_to_id, merges=merge_pairs)
-        )
-        missing = [
-            t for t in self.unsplittable_tokens if t not in self._token_to_id
-        ]
+        tokenizer = tokenizers.Tokenizer(models.BPE(vocab=self._token_to_id, merges=merge_pairs))
+        missing = [t for t in self.unsplittable_tokens if t not in self._token_to_id]
         if missing:
             raise ValueError(
                 f"Unsplittable tokens {missing} are not in the vocabulary, "
@@ -211,9 +195,7 @@ class WhisperTokenizer:
         tokenizer.add_special_tokens(self.unsplittable_tokens)
         # GPT-2's split regex (ByteLevel's `use_regex`), as OpenAI's tiktoken
         # and Hugging Face's Whisper tokenizer.json use.
-        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
-            add_prefix_space=self.add_prefix_space
-        )
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=self.add_prefix_space)
         tokenizer.decoder = decoders.ByteLevel()
         return tokenizer
 
@@ -289,11 +271,10 @@ class WhisperTokenizer:
             )
         token = language
         if not str(language).startswith("<|"):
-            token = f"<|{language}|>"
+            token = language_token(language)
         if token not in self.language_tokens:
             raise ValueError(
-                f"Unknown language {language!r}. Use one of: "
-                f"{', '.join(self._language_codes())}."
+                f"Unknown language {language!r}. Use one of: {', '.join(self._language_codes())}."
             )
         return self.language_tokens[token]
 
@@ -303,9 +284,7 @@ class WhisperTokenizer:
 
     # Decoder prompts and training targets.
 
-    def decoder_prompt_ids(
-        self, language=None, task="transcribe", timestamps=False
-    ):
+    def decoder_prompt_ids(self, language=None, task="transcribe", timestamps=False):
         """The ids a decoder starts from, before any text.
 
         `[<|startoftranscript|>, <|lang|>, <|task|>, <|notimestamps|>]` for a
@@ -316,8 +295,7 @@ class WhisperTokenizer:
         """
         if task not in TASK_TOKENS:
             raise ValueError(
-                f"Unknown task {task!r}. Use one of: "
-                f"{', '.join(repr(t) for t in TASK_TOKENS)}."
+                f"Unknown task {task!r}. Use one of: {', '.join(repr(t) for t in TASK_TOKENS)}."
             )
         prompt = [self.bos_token_id]
         if self.is_multilingual:
@@ -338,7 +316,7 @@ class WhisperTokenizer:
         return [self.language_token_id(language), task_id]
 
     def _check_english_only_request(self, language, task):
-        if language not in (None, ENGLISH, f"<|{ENGLISH}|>"):
+        if language not in (None, ENGLISH, language_token(ENGLISH)):
             raise ValueError(
                 f"language={language!r} needs a multilingual tokenizer. This "
                 f"tokenizer is English-only: use language=None or 'en'."
@@ -366,9 +344,7 @@ class WhisperTokenizer:
         # Encoded here rather than by `tokenize`, whose `sequence_length`
         # padding would land between the text and <|endoftext|>.
         with_space = [f" {t.lstrip()}" if t.strip() else "" for t in texts]
-        encodings = self._tokenizer.encode_batch(
-            with_space, add_special_tokens=False
-        )
+        encodings = self._tokenizer.encode_batch(with_space, add_special_tokens=False)
         targets = [prompt + e.ids + [self.eos_token_id] for e in encodings]
         return targets if batched else targets[0]
 
@@ -381,9 +357,7 @@ class WhisperTokenizer:
         them. With `sequence_length` set, sequences are truncated or padded.
         """
         texts, batched = _as_text_batch(inputs)
-        encodings = self._tokenizer.encode_batch(
-            texts, add_special_tokens=False
-        )
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         ids = [self._fit_to_sequence_length(e.ids) for e in encodings]
         return ids if batched else ids[0]
 
@@ -408,13 +382,8 @@ class WhisperTokenizer:
         """
         sequences, batched = _as_id_batch(inputs)
         if skip_special_tokens:
-            sequences = [
-                [i for i in ids if i not in self._non_text_ids]
-                for ids in sequences
-            ]
-        texts = self._tokenizer.decode_batch(
-            sequences, skip_special_tokens=False
-        )
+            sequences = [[i for i in ids if i not in self._non_text_ids] for ids in sequences]
+        texts = self._tokenizer.decode_batch(sequences, skip_special_tokens=False)
         return texts if batched else texts[0]
 
     # Serialization.
@@ -445,9 +414,7 @@ class WhisperTokenizer:
             "unsplittable_tokens": list(self.unsplittable_tokens),
             "special_tokens": dict(self._special_token_dict),
             "language_tokens": (
-                None
-                if self.language_tokens is None
-                else dict(self.language_tokens)
+                None if self.language_tokens is None else dict(self.language_tokens)
             ),
         }
 
@@ -463,10 +430,7 @@ class WhisperTokenizer:
         """
         asset_dir = os.path.join(preset_dir, _asset_dir(self.config_file))
         os.makedirs(asset_dir, exist_ok=True)
-        write_text(
-            os.path.join(asset_dir, VOCABULARY_FILE),
-            json.dumps(self.vocabulary),
-        )
+        write_json(os.path.join(asset_dir, VOCABULARY_FILE), self.vocabulary, indent=None)
         write_text(
             os.path.join(asset_dir, MERGES_FILE),
             "".join(f"{merge}\n" for merge in self.merges),
@@ -528,32 +492,21 @@ class WhisperTokenizer:
             **kwargs: further constructor arguments.
         """
         if os.path.isdir(path):
-            path = os.path.join(path, "tokenizer.json")
+            path = os.path.join(path, HF_TOKENIZER_FILE)
         data = _read_tokenizer_json(path)
-        added = {
-            token["content"]: token["id"]
-            for token in data.get("added_tokens", [])
-        }
-        languages = {
-            t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)
-        }
+        added = {token["content"]: token["id"] for token in data.get("added_tokens", [])}
+        languages = {t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)}
         special_tokens = {t: i for t, i in added.items() if t not in languages}
         if multilingual is None:
             multilingual = bool(languages) and (
-                special_tokens.get(END_OF_TEXT_TOKEN)
-                != ENGLISH_ONLY_END_OF_TEXT_ID
+                special_tokens.get(END_OF_TEXT_TOKEN) != ENGLISH_ONLY_END_OF_TEXT_ID
             )
         if multilingual and not languages:
-            raise ValueError(
-                f"'{path}' lists no language tokens such as <|en|>."
-            )
+            raise ValueError(f"'{path}' lists no language tokens such as <|en|>.")
         pre_tokenizer = data.get("pre_tokenizer") or {}
         return cls(
             vocabulary=data["model"]["vocab"],
-            merges=[
-                m if isinstance(m, str) else " ".join(m)
-                for m in data["model"]["merges"]
-            ],
+            merges=[m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]],
             special_tokens=special_tokens,
             language_tokens=languages if multilingual else None,
             add_prefix_space=pre_tokenizer.get("add_prefix_space", False),
@@ -563,8 +516,7 @@ class WhisperTokenizer:
 
 def _load_json_dict(dict_or_path, argument):
     if isinstance(dict_or_path, (str, os.PathLike)):
-        with open(dict_or_path, encoding="utf-8") as file:
-            dict_or_path = json.load(file)
+        dict_or_path = read_json(dict_or_path)
     if not isinstance(dict_or_path, dict):
         raise ValueError(
             f"`{argument}` must be a dict or the path of a JSON file holding "
@@ -589,8 +541,7 @@ def _merge_pairs(merges, vocabulary):
         pair = tuple(merge.split(" "))
         if len(pair) != 2 or not all(token in vocabulary for token in pair):
             raise ValueError(
-                f"Merge rule {merge!r} is not two vocabulary tokens separated "
-                f"by a space."
+                f"Merge rule {merge!r} is not two vocabulary tokens separated by a space."
             )
         pairs.append(pair)
     return pairs
@@ -604,10 +555,7 @@ def _check_special_tokens(special_tokens, language_tokens):
             f"all of {list(REQUIRED_SPECIAL_TOKENS)}."
         )
     if language_tokens is not None and not language_tokens:
-        raise ValueError(
-            "`language_tokens` is empty. Pass None for an English-only "
-            "tokenizer."
-        )
+        raise ValueError("`language_tokens` is empty. Pass None for an English-only tokenizer.")
 
 
 def _check_unique_ids(token_to_id):
@@ -615,8 +563,7 @@ def _check_unique_ids(token_to_id):
     for token, token_id in token_to_id.items():
         if token_id in tokens_by_id:
             raise ValueError(
-                f"Tokens {tokens_by_id[token_id]!r} and {token!r} share id "
-                f"{token_id}."
+                f"Tokens {tokens_by_id[token_id]!r} and {token!r} share id {token_id}."
             )
         tokens_by_id[token_id] = token
 
@@ -643,9 +590,7 @@ def _as_text_batch(inputs):
         return [_as_text(inputs)], False
     if isinstance(inputs, (list, tuple)):
         return [_as_text(text) for text in inputs], True
-    raise TypeError(
-        f"Expected a string or a list of strings, got {type(inputs).__name__}."
-    )
+    raise TypeError(f"Expected a string or a list of strings, got {type(inputs).__name__}.")
 
 
 def _as_text(text):
@@ -674,9 +619,7 @@ def _as_id_batch(inputs):
         return [_as_ids(array)], False
     if array.ndim == 2:
         return [_as_ids(row) for row in array], True
-    raise ValueError(
-        f"Expected at most 2 dimensions of ids, got shape {array.shape}."
-    )
+    raise ValueError(f"Expected at most 2 dimensions of ids, got shape {array.shape}.")
 
 
 def _is_id(value):
@@ -709,15 +652,12 @@ def _asset_dir(config_file):
 def _existing_asset(asset_dir, file_name, preset):
     path = os.path.join(asset_dir, file_name)
     if not os.path.isfile(path):
-        raise PresetError(
-            f"Preset '{preset}' lacks the tokenizer asset '{path}'."
-        )
+        raise PresetError(f"Preset '{preset}' lacks the tokenizer asset '{path}'.")
     return path
 
 
 def _read_tokenizer_json(path):
-    with open(path, encoding="utf-8") as file:
-        data = json.load(file)
+    data = read_json(path)
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict) or model.get("type") != "BPE":
         raise ValueError(

@@ -90,6 +90,7 @@ CLIPS = (
     Clip("kitchen_lights.wav", "Can you turn off the lights in the kitchen?", "en-us+m4", 155),
 )
 
+
 def resample(samples, source_rate, target_rate):
     """int16 samples at `target_rate`, by polyphase filtering."""
     resampled = audio_io.resample(samples.astype("float64"), source_rate, target_rate)

@@ -14,18 +14,19 @@ uint8 rank, rank x uint32 dimensions, uint8 dtype id, uint32 byte count and
 the raw values; then a uint32 alias count and (alias, target) name pairs.
 """
 
-import json
 import os
 import re
 
 import numpy as np
 
-from whisper.imported_checkpoint import ImportedCheckpoint
-from whisper.whisper_tokenizer import WhisperTokenizer
+from whisper.convert.imported_checkpoint import ImportedCheckpoint
+from whisper.convert.imported_checkpoint import read_tokenizer_json
+from whisper.convert.keras_hub_layout import keras_hub_layout
+from whisper.convert.torch_layout import from_torch
+from whisper.json_io import read_json
 
 MODEL_FILE = "model.bin"
 CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.json"
 
 SPEC_NAME = "WhisperSpec"
 # Versions 4 to 6 share this layout in CTranslate2's own loader, but only
@@ -67,6 +68,37 @@ NUM_HEADS = ("encoder/num_heads", "decoder/num_heads")
 
 LAYER_NAME = re.compile(r"(encoder|decoder)/layer_(\d+)/")
 
+# CTranslate2's names for the parts of keras_hub's layout (`WeightSpec`).
+BLOCK_NAMES = {
+    "conv_1": "conv1",
+    "conv_2": "conv2",
+    "layer_norm": "layer_norm",
+    "self_attention_layer_norm": "self_attention/layer_norm",
+    "cross_attention_layer_norm": "attention/layer_norm",
+    "feedforward_layer_norm": "ffn/layer_norm",
+    "feedforward_intermediate_dense": "ffn/linear_0",
+    "feedforward_output_dense": "ffn/linear_1",
+}
+TABLE_NAMES = {
+    "position_embedding": "position_encodings/encodings",
+    "token_embedding": "embeddings/weight",
+}
+PARAM_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta"}
+# Which linear holds an attention projection, and its share of the rows:
+# self-attention fuses query, key and value; cross-attention key and value.
+# CTranslate2 stores a zero key bias, which keras_hub's layout has no place for
+# (a key bias adds the same to every score of a query: softmax ignores it).
+ATTENTION_LINEARS = {
+    ("self_attention", "query"): ("self_attention/linear_0", 0, 3),
+    ("self_attention", "key"): ("self_attention/linear_0", 1, 3),
+    ("self_attention", "value"): ("self_attention/linear_0", 2, 3),
+    ("self_attention", "output"): ("self_attention/linear_1", 0, 1),
+    ("cross_attention", "query"): ("attention/linear_0", 0, 1),
+    ("cross_attention", "key"): ("attention/linear_1", 0, 2),
+    ("cross_attention", "value"): ("attention/linear_1", 1, 2),
+    ("cross_attention", "output"): ("attention/linear_2", 0, 1),
+}
+
 
 class CTranslate2FormatError(ValueError):
     """A CTranslate2 model that cannot be read as a Whisper model."""
@@ -93,7 +125,7 @@ def read_ctranslate2_model(path):
     variables = read_model_bin(model_path)
     backbone_config = _backbone_config(variables, model_path)
     arrays = _keras_hub_arrays(variables, backbone_config, model_path)
-    tokenizer = _read_tokenizer(path)
+    tokenizer = read_tokenizer_json(path)
     return ImportedCheckpoint(
         backbone_config=backbone_config,
         arrays=arrays,
@@ -331,30 +363,32 @@ def _keras_hub_arrays(variables, config, model_path):
     """{keras_hub dataset path: array} for every weight, checking all are used."""
     _check_flags(variables, model_path)
     weights = _WeightSource(variables, model_path)
-    arrays = {}
-    arrays.update(_conv(weights, "encoder/conv1", "layers/conv1d"))
-    arrays.update(_conv(weights, "encoder/conv2", "layers/conv1d_1"))
-    arrays["layers/position_embedding/vars/0"] = weights.take(
-        "encoder/position_encodings/encodings"
-    )
-    heads = config["num_heads"]
-    for index in range(config["num_layers"]):
-        group = _numbered("layers/whisper_encoder", index)
-        arrays.update(_layer(weights, f"encoder/layer_{index}", group, heads))
-    arrays.update(_norm(weights, "encoder/layer_norm", "layers/layer_normalization"))
-    embeddings = "layers/token_and_position_embedding"
-    arrays[f"{embeddings}/token_embedding/vars/0"] = weights.take("decoder/embeddings/weight")
-    arrays[f"{embeddings}/position_embedding/vars/0"] = weights.take(
-        "decoder/position_encodings/encodings"
-    )
-    for index in range(config.get("num_decoder_layers", config["num_layers"])):
-        group = _numbered("layers/whisper_decoder", index)
-        arrays.update(_layer(weights, f"decoder/layer_{index}", group, heads, cross_attention=True))
-    arrays.update(_norm(weights, "decoder/layer_norm", "layers/layer_normalization_1"))
+    arrays = {
+        spec.path: from_torch(spec.layout, _stored_part(weights, spec), config["num_heads"])
+        for spec in keras_hub_layout(config)
+    }
     # The head is tied to the token embedding; CTranslate2 aliases it.
     _check_tied_projection(weights, model_path)
     weights.check_all_taken()
     return arrays
+
+
+def _stored_part(weights, spec):
+    """The rows of the CTranslate2 variable that hold a keras_hub `WeightSpec`."""
+    name, part, num_parts = _variable_name(spec)
+    return np.split(weights.take(name), num_parts, axis=0)[part]
+
+
+def _variable_name(spec):
+    """(CTranslate2 variable, part, parts): fused linears stack their rows."""
+    if spec.param == "table":
+        return f"{spec.stack}/{TABLE_NAMES[spec.block]}", 0, 1
+    place = spec.stack if spec.layer is None else f"{spec.stack}/layer_{spec.layer}"
+    param = PARAM_NAMES[spec.param]
+    if spec.projection is not None:
+        linear, part, num_parts = ATTENTION_LINEARS[spec.block, spec.projection]
+        return f"{place}/{linear}/{param}", part, num_parts
+    return f"{place}/{BLOCK_NAMES[spec.block]}/{param}", 0, 1
 
 
 def _check_flags(variables, model_path):
@@ -401,119 +435,7 @@ class _WeightSource:
             )
 
 
-def _numbered(group, index):
-    return group if index == 0 else f"{group}_{index}"
-
-
-def _conv(weights, name, group):
-    # CTranslate2 (as PyTorch) stores (out, in, width); Keras wants (width, in, out).
-    kernel = weights.take(f"{name}/weight").transpose(2, 1, 0)
-    return {f"{group}/vars/0": kernel, f"{group}/vars/1": weights.take(f"{name}/bias")}
-
-
-def _norm(weights, name, group):
-    return {
-        f"{group}/vars/0": weights.take(f"{name}/gamma"),
-        f"{group}/vars/1": weights.take(f"{name}/beta"),
-    }
-
-
-def _dense(weights, name, group):
-    # Linear weights are (out, in); a Keras kernel is (in, out).
-    return {
-        f"{group}/vars/0": weights.take(f"{name}/weight").T,
-        f"{group}/vars/1": weights.take(f"{name}/bias"),
-    }
-
-
-def _layer(weights, name, group, num_heads, cross_attention=False):
-    arrays = _self_attention(weights, f"{name}/self_attention", group, num_heads)
-    arrays.update(
-        _norm(weights, f"{name}/self_attention/layer_norm", f"{group}/_self_attention_layer_norm")
-    )
-    if cross_attention:
-        arrays.update(_cross_attention(weights, f"{name}/attention", group, num_heads))
-        arrays.update(
-            _norm(
-                weights,
-                f"{name}/attention/layer_norm",
-                f"{group}/_cross_attention_layer_norm",
-            )
-        )
-    arrays.update(_norm(weights, f"{name}/ffn/layer_norm", f"{group}/_feedforward_layer_norm"))
-    arrays.update(
-        _dense(weights, f"{name}/ffn/linear_0", f"{group}/_feedforward_intermediate_dense")
-    )
-    arrays.update(_dense(weights, f"{name}/ffn/linear_1", f"{group}/_feedforward_output_dense"))
-    return arrays
-
-
-def _self_attention(weights, name, group, num_heads):
-    """linear_0 holds query, key and value rows; linear_1 is the output."""
-    query, key, value = _split_rows(weights, f"{name}/linear_0", 3)
-    attention = f"{group}/_self_attention_layer"
-    return {
-        **_projection(query, f"{attention}/query_dense", num_heads),
-        **_projection(key, f"{attention}/key_dense", num_heads),
-        **_projection(value, f"{attention}/value_dense", num_heads),
-        **_output(weights, f"{name}/linear_1", f"{attention}/output_dense", num_heads),
-    }
-
-
-def _cross_attention(weights, name, group, num_heads):
-    """linear_0 is the query, linear_1 holds key and value rows, linear_2 the output."""
-    (query,) = _split_rows(weights, f"{name}/linear_0", 1)
-    key, value = _split_rows(weights, f"{name}/linear_1", 2)
-    attention = f"{group}/_cross_attention_layer"
-    return {
-        **_projection(query, f"{attention}/query_dense", num_heads),
-        **_projection(key, f"{attention}/key_dense", num_heads),
-        **_projection(value, f"{attention}/value_dense", num_heads),
-        **_output(weights, f"{name}/linear_2", f"{attention}/output_dense", num_heads),
-    }
-
-
-def _split_rows(weights, name, parts):
-    """(weight, bias) pairs of the `parts` projections fused in one linear."""
-    weight_parts = np.split(weights.take(f"{name}/weight"), parts, axis=0)
-    bias_parts = np.split(weights.take(f"{name}/bias"), parts, axis=0)
-    return list(zip(weight_parts, bias_parts))
-
-
-def _projection(weight_and_bias, group, num_heads):
-    """A query, key or value projection as an EinsumDense kernel and bias.
-
-    The key projection has no bias in Whisper (CTranslate2 stores zeros).
-    Dropping any key bias is exact: it adds `query . bias` to every key's
-    score of a query alike, which the softmax cancels.
-    """
-    weight, bias = weight_and_bias
-    hidden_dim = weight.shape[1]
-    head_dim = weight.shape[0] // num_heads
-    arrays = {f"{group}/vars/0": weight.T.reshape(hidden_dim, num_heads, head_dim)}
-    if not group.endswith("key_dense"):
-        arrays[f"{group}/vars/1"] = bias.reshape(num_heads, head_dim)
-    return arrays
-
-
-def _output(weights, name, group, num_heads):
-    weight = weights.take(f"{name}/weight")
-    hidden_dim = weight.shape[0]
-    head_dim = weight.shape[1] // num_heads
-    return {
-        f"{group}/vars/0": weight.T.reshape(num_heads, head_dim, hidden_dim),
-        f"{group}/vars/1": weights.take(f"{name}/bias"),
-    }
-
-
 # Tokenizer and generation settings -----------------------------------------
-
-
-def _read_tokenizer(path):
-    tokenizer_path = os.path.join(path, TOKENIZER_FILE)
-    if not os.path.isfile(tokenizer_path):
-        return None
-    return WhisperTokenizer.from_tokenizer_json(tokenizer_path)
 
 
 def _generation_settings(path):
@@ -538,8 +460,4 @@ def _read_config(path):
     config_path = os.path.join(path, CONFIG_FILE)
     if not os.path.isfile(config_path):
         return {}
-    with open(config_path, encoding="utf-8") as file:
-        try:
-            return json.load(file)
-        except json.JSONDecodeError as error:
-            raise CTranslate2FormatError(f"'{config_path}' is not JSON: {error}") from None
+    return read_json(config_path, error=CTranslate2FormatError)

@@ -1,0 +1,79 @@
+"""configs/ and the schema: every file parses, every group option composes, values live once."""
+
+import dataclasses
+import pathlib
+
+import pytest
+from hydra import compose
+from hydra import initialize_config_dir
+from omegaconf import OmegaConf
+
+import train.__main__  # noqa: F401  (registers the schema and the presets)
+from data_pipelines.source_factory import SOURCE_KINDS
+from train.choices import SCHEDULE_KINDS
+from train.choices import STRATEGY_KINDS
+from train.config import TrainConfig
+from train.config import validate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+GROUP_FILES = sorted(CONFIGS.glob("*/*.yaml"))
+# Group options whose sources a user must point at their own data.
+USER_DATA = {"data/manifest": ("data.train.path", "data.eval.path"),
+             "data/hf_datasets": ("data.train.dataset", "data.eval.dataset")}  # fmt: skip
+
+
+def compose_config(*overrides):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("path", [CONFIGS / "train.yaml", *GROUP_FILES], ids=str)
+def test_every_config_file_is_yaml_that_parses(path):
+    assert OmegaConf.is_dict(OmegaConf.load(path))
+
+
+def test_the_schema_states_types_and_no_values():
+    def check(schema):
+        for field in dataclasses.fields(schema):
+            assert field.default is dataclasses.MISSING, f"{schema.__name__}.{field.name}"
+            assert field.default_factory is dataclasses.MISSING, field.name
+            if dataclasses.is_dataclass(field.type):
+                check(field.type)
+
+    check(TrainConfig)
+
+
+@pytest.mark.parametrize("path", GROUP_FILES, ids=lambda path: f"{path.parent.name}={path.stem}")
+def test_every_group_option_composes_validates_and_sets_every_field(path):
+    group, option = path.parent.name, path.stem
+    cfg = compose_config(f"{group}={option}")
+    validate(cfg)
+    expected_missing = set(USER_DATA.get(f"{group}/{option}", ()))
+    assert set(OmegaConf.missing_keys(cfg)) == expected_missing
+
+
+def test_allowed_kinds_are_the_modules_and_each_has_its_group_option():
+    assert {path.stem for path in (CONFIGS / "strategy").glob("*.yaml")} == set(STRATEGY_KINDS)
+    assert {path.stem for path in (CONFIGS / "schedule").glob("*.yaml")} == set(SCHEDULE_KINDS)
+    sources = {OmegaConf.load(path).source for path in (CONFIGS / "data").glob("*.yaml")}
+    assert sources == set(SOURCE_KINDS)
+
+
+def test_a_preset_without_its_weights_is_its_architecture():
+    cfg = compose_config("+preset=whisper_base_en", "model.load_weights=false")
+    validate(cfg)
+    assert (cfg.model.preset, cfg.model.load_weights) == ("whisper_base_en", False)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["model.architecture=null"], "model.preset"),
+        (["model.preset=whisper_tiny_en"], "model.preset"),
+        (["model.load_weights=true"], "model.load_weights"),
+    ],
+)
+def test_a_model_is_a_preset_or_an_architecture(overrides, key):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        validate(compose_config(*overrides))

@@ -1,0 +1,161 @@
+"""Our backbone's variables as keras_hub's datasets: `model.weights.h5` read and written.
+
+Our layers differ from keras_hub's: query, key and value projections are
+fused into one matmul. Each of our variables is therefore the concatenation,
+along its last axis, of one or more `WeightSpec` datasets of
+`keras_hub_layout` reshaped to equal parts of it (a fused self-attention
+kernel is `[query | key | value]`). Saving splits, loading joins; every
+format's importer hands its weights over as keras_hub datasets and
+`assign_keras_hub_arrays` checks and assigns them.
+
+Example:
+
+```python
+from whisper.convert.keras_hub_weights import keras_hub_arrays
+from whisper.whisper_backbone import WhisperBackbone
+
+backbone = WhisperBackbone(
+    vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=8,
+    intermediate_dim=16, max_encoder_sequence_length=20,
+    max_decoder_sequence_length=10,
+)
+arrays = keras_hub_arrays(backbone)
+arrays["layers/whisper_encoder/_self_attention_layer/key_dense/vars/0"].shape  # (8, 2, 4)
+```
+"""
+
+import os
+
+import h5py
+import numpy as np
+
+from whisper.convert.keras_hub_layout import keras_hub_layout
+
+FUSED_SELF_ATTENTION = ("query", "key", "value")
+FUSED_CROSS_KEY_VALUE = ("key", "value")
+
+
+class VariableMap:
+    """One of our variables and the keras_hub datasets (`specs`) it is made of."""
+
+    def __init__(self, variable, num_parts):
+        self.variable = variable
+        self.specs = [None] * num_parts
+
+    def split(self):
+        value = np.asarray(self.variable.numpy(), dtype="float32")
+        parts = np.split(value, len(self.specs), axis=-1)
+        return [part.reshape(spec.shape) for part, spec in zip(parts, self.specs)]
+
+    def join(self, arrays):
+        shape = tuple(self.variable.shape)
+        part_shape = shape[:-1] + (shape[-1] // len(self.specs),)
+        parts = [np.asarray(array).reshape(part_shape) for array in arrays]
+        return np.concatenate(parts, axis=-1)
+
+
+def variable_maps(backbone):
+    """Every variable of `backbone`, with the keras_hub datasets it joins."""
+    maps = {}
+    for spec in keras_hub_layout(backbone.get_config()):
+        variable, part, num_parts = _variable_part(backbone, spec)
+        variable_map = maps.setdefault(id(variable), VariableMap(variable, num_parts))
+        variable_map.specs[part] = spec
+    return list(maps.values())
+
+
+def _variable_part(backbone, spec):
+    """(variable, part, parts): `spec` is part `part` of `parts` of the variable."""
+    stack = backbone.encoder if spec.stack == "encoder" else backbone.decoder
+    owner = stack if spec.layer is None else stack.transformer_layers[spec.layer]
+    layer = getattr(owner, spec.block)
+    if spec.block == "token_embedding":
+        return layer.embeddings, 0, 1
+    if spec.param == "table":
+        return layer, 0, 1  # The position tables are variables of the stack.
+    if spec.projection is not None:
+        return _attention_part(layer, spec)
+    return getattr(layer, spec.param), 0, 1
+
+
+def _attention_part(attention, spec):
+    projection = spec.projection
+    if spec.param == "bias":
+        return getattr(attention, f"{projection}_bias"), 0, 1
+    if projection == "output":
+        return attention.output_kernel, 0, 1
+    if not attention.cross_attention:
+        fused = FUSED_SELF_ATTENTION
+        return attention.query_kernel, fused.index(projection), len(fused)
+    if projection == "query":
+        return attention.query_kernel, 0, 1
+    fused = FUSED_CROSS_KEY_VALUE
+    return attention.key_value_kernel, fused.index(projection), len(fused)
+
+
+def keras_hub_arrays(backbone):
+    """`backbone`'s weights as {keras_hub dataset path: float32 array}."""
+    arrays = {}
+    for variable_map in variable_maps(backbone):
+        paths = [spec.path for spec in variable_map.specs]
+        arrays.update(zip(paths, variable_map.split()))
+    return arrays
+
+
+def assign_keras_hub_arrays(backbone, arrays, source):
+    """Assigns {keras_hub dataset path: array} to `backbone`'s variables.
+
+    Every dataset of the architecture must be present with its exact shape and
+    no other; `source` names where the arrays came from in error messages.
+    """
+    maps = variable_maps(backbone)
+    expected = {spec.path for variable_map in maps for spec in variable_map.specs}
+    _check_same_datasets(source, expected, set(arrays))
+    for variable_map in maps:
+        parts = [_checked(source, spec, arrays[spec.path]) for spec in variable_map.specs]
+        variable_map.variable.assign(variable_map.join(parts))
+
+
+def save_keras_hub_weights(backbone, path):
+    """Writes `backbone`'s weights to `path` atomically, in keras_hub's layout."""
+    temporary = f"{path}.tmp"
+    with h5py.File(temporary, "w") as file:
+        for dataset, array in keras_hub_arrays(backbone).items():
+            file.create_dataset(dataset, data=array)
+    os.replace(temporary, path)
+
+
+def load_keras_hub_weights(backbone, path):
+    """Assigns the weights stored at `path` (keras_hub's layout) to `backbone`."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Weights file '{path}' does not exist.")
+    with h5py.File(path, "r") as file:
+        arrays = {name: file[name][()] for name in _dataset_paths(file)}
+    assign_keras_hub_arrays(backbone, arrays, f"Weights file '{path}'")
+
+
+def _dataset_paths(file):
+    paths = set()
+    file.visititems(lambda name, item: paths.add(name) if isinstance(item, h5py.Dataset) else None)
+    return paths
+
+
+def _check_same_datasets(source, expected, stored):
+    missing, unexpected = sorted(expected - stored), sorted(stored - expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"{source} does not match this architecture: "
+            f"{len(missing)} missing datasets {missing[:5]}, "
+            f"{len(unexpected)} unexpected datasets {unexpected[:5]}. "
+            f"Check the checkpoint's config (layers, sizes) against its weights."
+        )
+
+
+def _checked(source, spec, array):
+    array = np.asarray(array)
+    if array.shape != spec.shape:
+        raise ValueError(
+            f"{source}: dataset '{spec.path}' has shape {array.shape}, "
+            f"this architecture expects {spec.shape}."
+        )
+    return array
