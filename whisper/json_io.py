@@ -23,6 +23,11 @@ import json
 import os
 import tempfile
 
+# os.umask can only be read by setting it; done once, at import, rather than
+# on every write, when another thread might be creating files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def read_json(path, error=ValueError):
     """The JSON value stored at `path`.
@@ -61,15 +66,9 @@ def write_text(path, text):
             file.flush()
             os.fsync(file.fileno())
         # mkstemp makes the file private; give it the mode `open` would.
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
