@@ -28,23 +28,36 @@ import tensorflow as tf
 
 from whisper import audio_io
 
-UNREADABLE_AUDIO = "unreadable_audio"
-EMPTY_AUDIO = "empty_audio"
-NON_FINITE_AUDIO = "non_finite_audio"
-TOO_SHORT = "too_short"
-TOO_LONG = "too_long"
-EMPTY_TEXT = "empty_text"
-LABEL_TOO_LONG = "label_too_long"
+# Why an example is skipped: stable names, for logs and run.json. Audio first,
+# by what `whisper.audio_io.AudioLoadError.kind` says:
+AUDIO_NOT_FOUND = "audio_not_found"  # No file at the path.
+NOT_A_FILE = "not_a_file"  # The path is a directory (or a pipe, a device).
+UNREADABLE_AUDIO = "unreadable_audio"  # Random bytes, a truncated header: undecodable.
+EMPTY_FILE = "empty_file"  # A file (or encoded bytes) of zero bytes.
+EMPTY_AUDIO = "empty_audio"  # Decodes to zero samples (a header and nothing after it).
+NON_FINITE_AUDIO = "non_finite_audio"  # NaN or infinite samples.
+# Then what the model can use:
+TOO_SHORT = "too_short"  # Shorter than `min_audio_seconds`.
+TOO_LONG = "too_long"  # Longer than `max_audio_seconds`.
+EMPTY_TEXT = "empty_text"  # An empty or blank transcript.
+LABEL_TOO_LONG = "label_too_long"  # More decoder tokens than `max_label_tokens`.
 # Counted by the pipeline once features are computed: finite samples can
 # still overflow the power spectrum.
 NON_FINITE_FEATURES = "non_finite_features"
-# In-memory audio that `whisper.audio_io` refuses, by its `AudioLoadError.kind`.
-ARRAY_SKIP_REASONS = {audio_io.EMPTY: EMPTY_AUDIO, audio_io.NON_FINITE: NON_FINITE_AUDIO}
-# Every reason the data pipeline skips an example for.
+# Audio that `whisper.audio_io` refuses, by its `AudioLoadError.kind`.
+AUDIO_SKIP_REASONS = {
+    audio_io.MISSING: AUDIO_NOT_FOUND,
+    audio_io.NOT_A_FILE: NOT_A_FILE,
+    audio_io.UNREADABLE: UNREADABLE_AUDIO,
+    audio_io.EMPTY_FILE: EMPTY_FILE,
+    audio_io.EMPTY: EMPTY_AUDIO,
+    audio_io.NON_FINITE: NON_FINITE_AUDIO,
+}
+# Every reason the data pipeline skips an example for. (Rows a manifest
+# cannot parse are skipped before they are examples, for the reasons in
+# `manifest_source.ROW_SKIP_REASONS`.)
 SKIP_REASONS = (
-    UNREADABLE_AUDIO,
-    EMPTY_AUDIO,
-    NON_FINITE_AUDIO,
+    *AUDIO_SKIP_REASONS.values(),
     TOO_SHORT,
     TOO_LONG,
     EMPTY_TEXT,
@@ -57,12 +70,11 @@ class SkippedExample(Exception):
     """An example that cannot be used.
 
     Attributes:
-        reason: one of `SKIP_REASONS`. Files that `whisper.audio_io` cannot
-            load (missing, not audio, empty, holding NaN) are all
-            `"unreadable_audio"`; `detail` then holds its `AudioLoadError`
-            message. `"empty_audio"` and `"non_finite_audio"` are in-memory
-            arrays.
-        detail: str. What exactly is wrong, for logs.
+        reason: one of `SKIP_REASONS`. Audio that `whisper.audio_io`
+            refuses (a file, encoded bytes or an in-memory array) is named
+            after its `AudioLoadError.kind` (`AUDIO_SKIP_REASONS`).
+        detail: str. What exactly is wrong, for logs: for files, their
+            `AudioLoadError` message, which names the path.
     """
 
     def __init__(self, reason, detail):
@@ -149,8 +161,8 @@ class ExampleFilter:
         `audio` recorded at `sampling_rate` Hz.
 
         Raises:
-            SkippedExample: `"unreadable_audio"`, `"empty_audio"`,
-                `"non_finite_audio"`, `"too_short"` or `"too_long"`.
+            SkippedExample: one of `AUDIO_SKIP_REASONS`' reasons,
+                `"too_short"` or `"too_long"`.
         """
         if path:
             waveform = self._load_file(path)
@@ -171,7 +183,11 @@ class ExampleFilter:
                 return audio_io.decode_audio(data, self.sampling_rate, name=path)
             return audio_io.load_audio(path, self.sampling_rate)
         except audio_io.AudioLoadError as error:
-            raise SkippedExample(UNREADABLE_AUDIO, _message(error)) from error
+            raise SkippedExample(_audio_reason(error), _message(error)) from error
+        except tf.errors.NotFoundError as error:
+            raise SkippedExample(
+                AUDIO_NOT_FOUND, f"Cannot read '{path}': {error.message}"
+            ) from error
         except tf.errors.OpError as error:
             raise SkippedExample(
                 UNREADABLE_AUDIO, f"Cannot read '{path}': {error.message}"
@@ -183,7 +199,7 @@ class ExampleFilter:
                 audio_bytes, self.sampling_rate, name=f"bytes of {example_id}"
             )
         except audio_io.AudioLoadError as error:
-            raise SkippedExample(UNREADABLE_AUDIO, _message(error)) from error
+            raise SkippedExample(_audio_reason(error), _message(error)) from error
 
     def _from_array(self, example_id, audio, sampling_rate):
         try:
@@ -191,14 +207,18 @@ class ExampleFilter:
                 audio, sampling_rate, self.sampling_rate, name=example_id
             )
         except audio_io.AudioLoadError as error:
-            reason = ARRAY_SKIP_REASONS.get(error.kind, UNREADABLE_AUDIO)
-            raise SkippedExample(reason, error.reason) from error
+            raise SkippedExample(_audio_reason(error), error.reason) from error
 
     def _check_duration(self, seconds):
         if seconds < self.min_audio_seconds:
             raise SkippedExample(TOO_SHORT, f"{seconds:.3f} s < {self.min_audio_seconds} s")
         if seconds > self.max_audio_seconds:
             raise SkippedExample(TOO_LONG, f"{seconds:.3f} s > {self.max_audio_seconds} s")
+
+
+def _audio_reason(error):
+    """The skip reason of an `AudioLoadError`, by its kind."""
+    return AUDIO_SKIP_REASONS.get(error.kind, UNREADABLE_AUDIO)
 
 
 def _is_url(path):

@@ -13,10 +13,13 @@ absolute paths and URLs (`gs://...`) are kept as they are.
 What is fatal and what is skipped: problems with the manifest as a whole
 fail at once, when the source is built, so a misconfigured run stops before
 training (no such file, unknown format, a CSV/TSV header without the audio
-or text column, no usable row at all). A malformed row (invalid JSON, a
-missing or empty field, a wrong number of fields) is skipped, counted by
-reason in `skipped_rows` and logged with its file, line and column; pass
-`strict=True` to raise a `ManifestError` instead. Whether the audio files
+or text column, no usable row at all). A malformed row (bytes that are not
+UTF-8, invalid JSON, a missing or empty field, a wrong number of fields) is
+skipped, logged with its file, line and column, and counted in
+`skipped_rows`, a `SkipCounter` of the reasons in `ROW_SKIP_REASONS` with
+`<manifest file name>:<line>` as the row's id; pass `strict=True` to raise
+a `ManifestError` instead. The data pipeline adds `skipped_rows` to the
+skips it counts, so a run's summary holds both. Whether the audio files
 exist is not checked here: the input pipeline skips and counts unreadable
 files when it decodes them.
 
@@ -37,12 +40,12 @@ len(source)  # 2
 ```
 """
 
-import collections
 import csv
 import json
 import logging
 import os
 
+from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
@@ -58,6 +61,28 @@ DEFAULT_AUDIO_COLUMNS = ("audio", "path", "audio_filepath")
 # whole column is off; every bad row is counted all the same.
 MAX_LOGGED_ROWS = 10
 
+# Why a row is skipped: stable names, for logs and run.json.
+INVALID_UTF8 = "invalid_utf8"  # Bytes that are not UTF-8 (or a JSON lone surrogate escape).
+INVALID_JSON = "invalid_json"  # A JSONL line that does not parse.
+NOT_AN_OBJECT = "not_an_object"  # A JSONL line that parses to a list, a number, ...
+WRONG_FIELD_COUNT = "wrong_field_count"  # A CSV/TSV row with more or fewer fields than its header.
+MISSING_AUDIO = "missing_audio"  # No audio field, or null (a missing file is the pipeline's).
+MISSING_TEXT = "missing_text"  # No text field, or null (an empty one is the pipeline's).
+AUDIO_NOT_A_STRING = "audio_not_a_string"
+TEXT_NOT_A_STRING = "text_not_a_string"
+EMPTY_AUDIO_PATH = "empty_audio_path"
+ROW_SKIP_REASONS = (
+    INVALID_UTF8,
+    INVALID_JSON,
+    NOT_AN_OBJECT,
+    WRONG_FIELD_COUNT,
+    MISSING_AUDIO,
+    MISSING_TEXT,
+    AUDIO_NOT_A_STRING,
+    TEXT_NOT_A_STRING,
+    EMPTY_AUDIO_PATH,
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -68,13 +93,15 @@ class ManifestError(ValueError):
         path: the manifest file.
         line: the 1-based line of the bad row, or None for the whole file.
         column: the column at fault, or None.
-        reason: a short stable name for a bad row, e.g. `"missing_text"`.
+        reason: for a bad row, one of `ROW_SKIP_REASONS`, e.g.
+            `"missing_text"`.
+        detail: what is wrong, with the column but not the file and line.
     """
 
     def __init__(self, path, message, line=None, column=None, reason=None):
         where = f"Manifest '{path}'" + (f", line {line}" if line else "")
-        where += f", column '{column}'" if column else ""
-        super().__init__(f"{where}: {message.rstrip('.')}.")
+        self.detail = (f"column '{column}': " if column else "") + message.rstrip(".")
+        super().__init__(f"{where}, {self.detail}." if column else f"{where}: {self.detail}.")
         self.path = path
         self.line = line
         self.column = column
@@ -95,6 +122,11 @@ class ManifestSource(SpeechSource):
             against; None for the manifest's directory.
         strict: bool. Raise `ManifestError` on the first malformed row
             instead of skipping it.
+
+    Attributes:
+        skipped_rows: a `SkipCounter` of the malformed rows, counted once
+            when the manifest is read (passes over the examples skip them
+            without counting them again).
     """
 
     def __init__(
@@ -119,7 +151,7 @@ class ManifestSource(SpeechSource):
         self.audio_column = audio_column or self._find_audio_column()
         if self.format != "jsonl":
             self._check_header()
-        self.skipped_rows = collections.Counter()
+        self.skipped_rows = SkipCounter()
         self._num_examples = self._count_examples()
 
     @property
@@ -142,7 +174,7 @@ class ManifestSource(SpeechSource):
         if count == 0:
             raise ManifestError(
                 self.path,
-                f"no usable rows ({_describe(self.skipped_rows) or 'it is empty'}); "
+                f"no usable rows ({_describe(self.skipped_rows.counts()) or 'it is empty'}); "
                 f"audio column '{self.audio_column}', text column "
                 f"'{self.text_column}'.",
             )
@@ -150,8 +182,8 @@ class ManifestSource(SpeechSource):
             logger.warning(
                 "Manifest '%s': skipped %d malformed rows (%s); %d usable.",
                 self.path,
-                sum(self.skipped_rows.values()),
-                _describe(self.skipped_rows),
+                self.skipped_rows.total,
+                _describe(self.skipped_rows.counts()),
                 count,
             )
         return count
@@ -159,8 +191,9 @@ class ManifestSource(SpeechSource):
     def _skip(self, error):
         if self.strict:
             raise error
-        self.skipped_rows[error.reason] += 1
-        if sum(self.skipped_rows.values()) <= MAX_LOGGED_ROWS:
+        row_id = f"{os.path.basename(self.path)}:{error.line}"
+        self.skipped_rows.skip(error.reason, row_id, error.detail)
+        if self.skipped_rows.total <= MAX_LOGGED_ROWS:
             logger.warning("%s The row is skipped.", error)
 
     def _parsed_rows(self):
@@ -176,30 +209,38 @@ class ManifestSource(SpeechSource):
             yield from self._delimited_rows()
 
     def _jsonl_rows(self):
-        with open(self.path, encoding="utf-8-sig") as file:
+        with self._open() as file:
             for line, text in enumerate(file, start=1):
                 if not text.strip():
                     continue  # A trailing or spacing blank line is no row.
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as error:
-                    message = f"invalid JSON ({error})"
-                    yield line, self._error(message, line, reason="invalid_json")
-                    continue
-                if not isinstance(row, dict):
-                    yield (
-                        line,
-                        self._error(
-                            f"a row must be a JSON object, got {type(row).__name__}",
-                            line,
-                            reason="not_an_object",
-                        ),
-                    )
-                    continue
-                yield line, row
+                yield line, self._jsonl_row(line, text)
+
+    def _jsonl_row(self, line, text):
+        """One line's dict of fields, or a `ManifestError`."""
+        if _has_undecodable_bytes(text):
+            # Checked first: such bytes inside a string would parse, and
+            # outside one they would be reported as invalid JSON.
+            return self._error(_NOT_UTF8, line, reason=INVALID_UTF8)
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as error:
+            return self._error(f"invalid JSON ({error})", line, reason=INVALID_JSON)
+        if not isinstance(row, dict):
+            return self._error(
+                f"a row must be a JSON object, got {type(row).__name__}",
+                line,
+                reason=NOT_AN_OBJECT,
+            )
+        return row
+
+    def _open(self, newline=None):
+        """The manifest as text. A BOM is dropped; bytes that are not UTF-8
+        become lone surrogates, so that one bad row is skipped rather than
+        the whole file failing to decode. (`newline=""` for the csv module.)"""
+        return open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline=newline)
 
     def _delimited_rows(self):
-        with open(self.path, encoding="utf-8-sig", newline="") as file:
+        with self._open(newline="") as file:
             reader = self._csv_reader(file)
             header = next(reader, [])
             for fields in reader:
@@ -211,7 +252,7 @@ class ManifestSource(SpeechSource):
                         self._error(
                             f"{len(fields)} fields where the header has {len(header)}",
                             reader.line_num,
-                            reason="wrong_field_count",
+                            reason=WRONG_FIELD_COUNT,
                         ),
                     )
                     continue
@@ -226,30 +267,35 @@ class ManifestSource(SpeechSource):
 
     def _example(self, line, row):
         """The row's `SpeechExample`, or a `ManifestError` saying what is wrong."""
-        audio = row.get(self.audio_column)
-        text = row.get(self.text_column)
-        for column, value, kind in (
-            (self.audio_column, audio, "audio"),
-            (self.text_column, text, "text"),
-        ):
-            if value is None:
-                return self._error("the field is missing or null", line, column, f"missing_{kind}")
-            if not isinstance(value, str):
-                return self._error(
-                    f"must be a string, got {type(value).__name__} {value!r}",
-                    line,
-                    column,
-                    f"{kind}_not_a_string",
-                )
-        if not audio.strip():
-            return self._error(
-                "the audio path is empty", line, self.audio_column, "empty_audio_path"
-            )
+        error = self._field_error(line, row)
+        if error is not None:
+            return error
         example_id = row.get(self.id_column)
         if example_id is None or example_id == "":
             example_id = f"{os.path.basename(self.path)}:{line}"
-        path = self._resolve(audio.strip())
-        return SpeechExample(id=str(example_id), text=text, path=path)
+        path = self._resolve(row[self.audio_column].strip())
+        return SpeechExample(id=str(example_id), text=row[self.text_column], path=path)
+
+    def _field_error(self, line, row):
+        """A `ManifestError` for the row's first unusable field, or None."""
+        for column, missing, not_a_string in (
+            (self.audio_column, MISSING_AUDIO, AUDIO_NOT_A_STRING),
+            (self.text_column, MISSING_TEXT, TEXT_NOT_A_STRING),
+        ):
+            value = row.get(column)
+            if value is None:
+                return self._error("the field is missing or null", line, column, missing)
+            if not isinstance(value, str):
+                message = f"must be a string, got {type(value).__name__} {value!r}"
+                return self._error(message, line, column, not_a_string)
+        if not row[self.audio_column].strip():
+            return self._error("the audio path is empty", line, self.audio_column, EMPTY_AUDIO_PATH)
+        for column in (self.audio_column, self.text_column, self.id_column):
+            value = row.get(column)
+            # Lone surrogates cannot be encoded into TensorFlow's strings.
+            if isinstance(value, str) and _has_undecodable_bytes(value):
+                return self._error(_NOT_UTF8, line, column, INVALID_UTF8)
+        return None
 
     def _resolve(self, audio_path):
         if "://" in audio_path or os.path.isabs(audio_path):
@@ -283,7 +329,7 @@ class ManifestSource(SpeechSource):
         return first
 
     def _header(self):
-        with open(self.path, encoding="utf-8-sig", newline="") as file:
+        with self._open(newline="") as file:
             return next(self._csv_reader(file), [])
 
     def _check_header(self):
@@ -315,6 +361,15 @@ def _manifest_format(path, format):
     if format not in allowed:
         raise ManifestError(path, f"unknown format {format!r}; allowed: {_quoted(allowed)}.")
     return format
+
+
+_NOT_UTF8 = "it holds bytes that are not UTF-8 text"
+
+
+def _has_undecodable_bytes(text):
+    """Whether `text` holds lone surrogates: bytes `surrogateescape` could not
+    decode as UTF-8, or a JSON escape such as "\\udc80" of no character."""
+    return any("\ud800" <= character <= "\udfff" for character in text)
 
 
 def _quoted(names):

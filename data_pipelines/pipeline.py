@@ -34,21 +34,24 @@ Stages, in order:
 6. Prefetch.
 
 Skipped examples (see `example_filter.SKIP_REASONS`) are counted in a
-`SkipCounter`. Before returning, each builder reads its shard up to the
-first usable example and raises `NoUsableExamplesError` if there is none,
-so that an unusable source fails at once, naming the reasons, instead of a
-repeating pipeline spinning forever.
+`SkipCounter`, each time a pass skips them. So are the rows a source dropped
+while reading its index (a manifest's malformed rows, see
+`manifest_source.ROW_SKIP_REASONS`), which the source keeps in a
+`SkipCounter` of its own, `skipped_rows`: the pipeline of shard 0 adds them
+once, as they belong to no shard and no pass. Before returning, each
+builder reads its shard up to the first usable example and raises
+`NoUsableExamplesError` if there is none, so that an unusable source fails
+at once, naming the reasons, instead of a repeating pipeline spinning
+forever.
 
 Resuming: the pipeline is deterministic given its arguments (seed
 included; TensorFlow's global seed plays no part), so batch `k` of a run is
-batch `k` of any rebuild, in any process. A resumed run
-passes `skip_batches=k`, the batches this input pipeline has produced
-(steps done times the replicas it feeds). Skipped batches are read,
-decoded and featurized but never augmented or handed on: on 2 cores about
-10 ms per example with 30 s features and 3 ms with 2.5 s clip-length ones,
-so a long run may prefer a fresh order (a new `seed`) to an exact replay.
-(`tf.train.Checkpoint` cannot save this iterator: its Python generator
-holds state TensorFlow cannot serialize.)
+batch `k` of any rebuild, in any process. Given a `RecordLog`, batches
+carry their records' positions, from which a `StreamPosition` follows the
+stream's `StreamState`; a pipeline built with that `stream_state` goes on
+with the next batch without decoding any audio before it (see
+`data_pipelines.stream_position`). (`tf.train.Checkpoint` cannot save this
+iterator: its Python generator holds state TensorFlow cannot serialize.)
 
 Shapes: every batch has `batch_size` rows when training. Clip-length
 features and token rows vary in length between batches (a few shapes, each
@@ -130,8 +133,9 @@ def build_dataset(
     spec_augment=None,
     shuffle_buffer=256,
     repeat=None,
-    skip_batches=0,
     skip_counter=None,
+    record_log=None,
+    stream_state=None,
 ):
     """Batches of `(x, y)` to train or validate a `WhisperAudioToText` on.
 
@@ -180,20 +184,28 @@ def build_dataset(
         shuffle_buffer: int. Records in the shuffle buffer; a record holds a
             path, encoded bytes or, for in-memory sources, the audio itself.
         repeat: bool. Repeats the source forever; defaults to `training`.
-        skip_batches: int. Batches to leave out at the start, to resume
-            where a run stopped (see the module docstring).
-        skip_counter: a `SkipCounter` recording skipped examples; the
-            trainer logs its `summary()`. A new one is used if `None`.
+        skip_counter: a `SkipCounter` recording skipped examples and, from
+            shard 0, the source's skipped rows; the trainer logs its
+            `summary()`. A new one is used if `None`.
+        record_log: a `RecordLog`, or None. Given one, batches are
+            `(x, y, positions)`: `positions` (batch,) int64 holds each
+            row's record position, whose example id the log keeps, so that
+            a trainer can name a batch's examples and follow the stream's
+            `StreamState` (see `data_pipelines.stream_position`).
+        stream_state: a `StreamState` to resume from: the batches continue
+            exactly where the batches it describes left off, without
+            decoding the audio before it (training only).
 
     Returns:
-        A `tf.data.Dataset` of `(x, y)` batches.
+        A `tf.data.Dataset` of `(x, y)` (or `(x, y, positions)`) batches.
 
     Raises:
         NoUsableExamplesError: every example of the shard is skipped.
     """
     _check_positive_int("batch_size", batch_size)
     _check_positive_int("label_padding_multiple", label_padding_multiple)
-    _check_non_negative_int("skip_batches", skip_batches)
+    if stream_state is not None and not training:
+        raise ValueError("`stream_state` resumes training pipelines only.")
     _check_non_negative_int("seed", seed)
     spec_augment = _as_spec_augment(spec_augment) if training else None
     repeat = training if repeat is None else repeat
@@ -223,6 +235,8 @@ def build_dataset(
         shuffle_buffer=shuffle_buffer,
         repeat=repeat,
         skip_counter=SkipCounter() if skip_counter is None else skip_counter,
+        record_log=record_log,
+        stream_state=stream_state,
     )
     examples = examples.map(_with_decoder_tokens)
     batches = featurizer.batch(
@@ -231,15 +245,16 @@ def build_dataset(
         padding_values=_training_padding(tokenizer.pad_token_id),
         drop_remainder=training,
     )
-    # Numbered before skipping, so that a resumed run's SpecAugment seeds
-    # are those of the uninterrupted run.
-    batches = batches.enumerate().skip(skip_batches)
+    # Numbered from the batches already consumed, so that a resumed run's
+    # SpecAugment seeds are those of the uninterrupted run.
+    batches = batches.enumerate(start=stream_state.batches if stream_state else 0)
     finish = _BatchFinisher(
         tokenizer.pad_token_id,
         label_padding_multiple,
         max_label_tokens,
         spec_augment,
         seed,
+        with_positions=record_log is not None,
     )
     batches = batches.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batches.prefetch(tf.data.AUTOTUNE)
@@ -325,6 +340,8 @@ def _usable_examples(
     shuffle_buffer,
     repeat,
     skip_counter,
+    record_log=None,
+    stream_state=None,
 ):
     """Examples that passed every check, one at a time.
 
@@ -332,6 +349,7 @@ def _usable_examples(
     """
     check_shard(shard_index, num_shards)
     _check_non_negative_int("shuffle_buffer", shuffle_buffer)
+    _count_skipped_rows(source, shard_index, skip_counter)
     shard = ShardRecords(
         source,
         shard_index,
@@ -343,10 +361,11 @@ def _usable_examples(
     )
     _check_shard_has_usable_example(shard, featurize)
     records = tf.data.Dataset.from_generator(
-        lambda: shard.records(skip_counter), output_signature=RECORD_SIGNATURE
+        lambda: shard.records(skip_counter, record_log, stream_state),
+        output_signature=RECORD_SIGNATURE,
     )
     examples = records.map(
-        lambda record: _decode(record, example_filter, skip_counter),
+        lambda record: _decode(record, example_filter, skip_counter, record_log),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     ).filter(lambda example: example["usable"])
@@ -355,20 +374,32 @@ def _usable_examples(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return examples.filter(lambda example: _finite_or_counted(example, skip_counter))
+    return examples.filter(lambda example: _finite_or_counted(example, skip_counter, record_log))
 
 
-def _decode(record, example_filter, skip_counter):
+def _count_skipped_rows(source, shard_index, skip_counter):
+    """Adds the rows `source` dropped when it read its index, from shard 0 alone.
+
+    A source may keep them in `skipped_rows`, a `SkipCounter` (as
+    `ManifestSource` does); sources counting rows otherwise, or not at all,
+    add nothing.
+    """
+    skipped_rows = getattr(source, "skipped_rows", None)
+    if shard_index == 0 and isinstance(skipped_rows, SkipCounter):
+        skip_counter.update(skipped_rows)
+
+
+def _decode(record, example_filter, skip_counter, record_log):
     """Adds the record's waveform, and whether the example is usable."""
 
-    def decode(example_id, audio, sampling_rate, path, audio_bytes):
+    def decode(example_id, audio, sampling_rate, path, audio_bytes, position):
         example_id = example_id.decode("utf-8")
         try:
             waveform = example_filter.waveform(
                 example_id, audio, int(sampling_rate), os.fsdecode(path), audio_bytes
             )
         except SkippedExample as skipped:
-            skip_counter.skip(skipped.reason, example_id, skipped.detail)
+            _skip(skip_counter, record_log, skipped.reason, example_id, skipped.detail, position)
             return np.zeros((0,), np.float32), False
         return waveform, True
 
@@ -380,6 +411,7 @@ def _decode(record, example_filter, skip_counter):
             record["sampling_rate"],
             record["path"],
             record["audio_bytes"],
+            record["position"],
         ],
         (tf.float32, tf.bool),
         stateful=True,
@@ -388,6 +420,7 @@ def _decode(record, example_filter, skip_counter):
     usable.set_shape([])
     return {
         "id": record["id"],
+        "position": record["position"],
         "text": record["text"],
         "target_ids": record["target_ids"],
         "waveform": waveform,
@@ -395,22 +428,28 @@ def _decode(record, example_filter, skip_counter):
     }
 
 
-def _finite_or_counted(example, skip_counter):
+def _finite_or_counted(example, skip_counter, record_log):
     """True for finite features; otherwise counts the example, False."""
 
-    def count(example_id):
-        skip_counter.skip(
-            NON_FINITE_FEATURES,
-            example_id.decode("utf-8"),
-            NON_FINITE_FEATURES_DETAIL,
-        )
+    def count(example_id, position):
+        example_id = example_id.decode("utf-8")
+        detail = NON_FINITE_FEATURES_DETAIL
+        _skip(skip_counter, record_log, NON_FINITE_FEATURES, example_id, detail, position)
         return False
 
     return tf.cond(
         tf.reduce_all(tf.math.is_finite(example["encoder_features"])),
         lambda: tf.constant(True),
-        lambda: tf.numpy_function(count, [example["id"]], tf.bool, stateful=True),
+        lambda: tf.numpy_function(
+            count, [example["id"], example["position"]], tf.bool, stateful=True
+        ),
     )
+
+
+def _skip(skip_counter, record_log, reason, example_id, detail, position):
+    skip_counter.skip(reason, example_id, detail)
+    if record_log is not None:
+        record_log.drop(position)
 
 
 def _check_shard_has_usable_example(shard, featurize):
@@ -452,6 +491,7 @@ def _with_decoder_tokens(example):
         "encoder_features": example["encoder_features"],
         "num_frames": example["num_frames"],
         "bucket": example["bucket"],
+        "position": example["position"],
         "decoder_token_ids": target_ids[:-1],
         "target_ids": target_ids[1:],
         "decoder_padding_mask": tf.ones_like(target_ids[1:]),
@@ -463,6 +503,7 @@ def _training_padding(pad_token_id):
         "encoder_features": 0.0,
         "num_frames": 0,
         "bucket": 0,
+        "position": tf.constant(-1, tf.int64),
         "decoder_token_ids": pad_token_id,
         "target_ids": pad_token_id,
         "decoder_padding_mask": 0,
@@ -472,7 +513,16 @@ def _training_padding(pad_token_id):
 class _BatchFinisher:
     """Pads token rows to their multiple, augments, splits into (x, y)."""
 
-    def __init__(self, pad_token_id, label_padding_multiple, max_label_tokens, spec_augment, seed):
+    def __init__(
+        self,
+        pad_token_id,
+        label_padding_multiple,
+        max_label_tokens,
+        spec_augment,
+        seed,
+        with_positions=False,
+    ):
+        self.with_positions = with_positions
         self.pad_token_id = pad_token_id
         self.label_padding_multiple = label_padding_multiple
         self.max_label_tokens = max_label_tokens
@@ -489,7 +539,8 @@ class _BatchFinisher:
             "decoder_token_ids": self._pad_tokens(batch["decoder_token_ids"], self.pad_token_id),
             "decoder_padding_mask": self._pad_tokens(batch["decoder_padding_mask"], 0),
         }
-        return x, self._pad_tokens(batch["target_ids"], self.pad_token_id)
+        y = self._pad_tokens(batch["target_ids"], self.pad_token_id)
+        return (x, y, batch["position"]) if self.with_positions else (x, y)
 
     def _pad_tokens(self, tokens, value):
         length = tf.shape(tokens)[1]

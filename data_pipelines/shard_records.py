@@ -55,6 +55,8 @@ RECORD_SIGNATURE = {
     # (samples, channels), recorded at `sampling_rate` Hz.
     "audio": tf.TensorSpec((None, None), tf.float32),
     "sampling_rate": tf.TensorSpec((), tf.int32),
+    # The record's index in this shard's stream of records (see RecordLog).
+    "position": tf.TensorSpec((), tf.int64),
 }
 
 
@@ -94,20 +96,69 @@ class ShardRecords:
         self.shuffle_seed = shuffle_seed
         self.shuffle_buffer = shuffle_buffer
         self.repeat = repeat
+        self._length = None
 
     def examples(self):
         """One pass over the shard's examples, in the source's order."""
         return self.source.examples(shard_index=self.shard_index, num_shards=self.num_shards)
 
-    def records(self, skip_counter):
-        """Yields a `RECORD_SIGNATURE` dict per example with a usable text,
-        counting the others in `skip_counter`."""
-        for epoch in itertools.count() if self.repeat else [0]:
-            for example in self._ordered_examples(epoch):
-                try:
-                    yield self.record(example)
-                except SkippedExample as skipped:
-                    skip_counter.skip(skipped.reason, str(example.id), skipped.detail)
+    def records(self, skip_counter, record_log=None, start=None):
+        """Yields a `RECORD_SIGNATURE` dict per example with a usable text.
+
+        Every example of the (shuffled, repeated) stream has a position,
+        its index in the stream; a record carries it. Examples with unusable
+        transcripts are counted in `skip_counter` and, like every record's
+        id, noted in `record_log` if given.
+
+        Args:
+            skip_counter: a `SkipCounter`.
+            record_log: a `RecordLog`, or None.
+            start: a `StreamState` to resume from (repeating shards only):
+                its pending examples first, then the stream from its
+                `next_position`, reached without decoding any audio.
+        """
+        for position, example in self._positioned_examples(start):
+            try:
+                record = self.record(example)
+            except SkippedExample as skipped:
+                skip_counter.skip(skipped.reason, str(example.id), skipped.detail)
+                if record_log is not None:
+                    record_log.drop(position)
+                continue
+            record["position"] = position
+            if record_log is not None:
+                record_log.add(position, record["id"])
+            yield record
+
+    def _positioned_examples(self, start):
+        if start is None or start.next_position == 0:
+            epochs = itertools.count() if self.repeat else [0]
+            examples = (e for epoch in epochs for e in self._ordered_examples(epoch))
+            yield from enumerate(examples)
+            return
+        if not self.repeat:
+            raise ValueError("Only a repeating shard resumes from a StreamState.")
+        # Every pass holds the same examples, so positions are epoch x length
+        # plus the index in the pass, and whole passes are skipped by counting.
+        length = self._epoch_length()
+        held, wanted = [], set(start.pending)
+        first_epoch = min(p // length for p in wanted | {start.next_position})
+        for epoch in itertools.count(first_epoch):
+            for index, example in enumerate(self._ordered_examples(epoch)):
+                position = epoch * length + index
+                if position < start.next_position:
+                    if position in wanted:
+                        held.append((position, example))
+                    continue
+                if held is not None:
+                    yield from held
+                    held = None
+                yield position, example
+
+    def _epoch_length(self):
+        if self._length is None:
+            self._length = sum(1 for _ in self.examples())
+        return self._length
 
     def _ordered_examples(self, epoch):
         if self.shuffle_seed is None or self.shuffle_buffer <= 1:
@@ -131,6 +182,7 @@ class ShardRecords:
             "audio_bytes": example.audio_bytes or b"",
             "audio": _samples_by_channel(example.id, example.audio),
             "sampling_rate": example.sampling_rate or 0,
+            "position": -1,
         }
 
     def describe(self):

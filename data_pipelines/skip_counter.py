@@ -13,13 +13,17 @@ from data_pipelines.skip_counter import SkipCounter
 
 counter = SkipCounter()
 counter.skip("too_long", "clip-7", "41.2 s > 30 s")
-counter.skip("unreadable_audio", "clip-9", "the file is empty")
+counter.skip("empty_file", "clip-9", "the file is empty")
 counter.skip("too_long", "clip-12", "35.0 s > 30 s")
-counter.counts()  # {"too_long": 2, "unreadable_audio": 1}
+counter.counts()  # {"too_long": 2, "empty_file": 1}
 print(counter.summary())
 # Skipped 3 examples: too_long 2 (clip-7: 41.2 s > 30 s; clip-12: ...),
-# unreadable_audio 1 (clip-9: the file is empty).
+# empty_file 1 (clip-9: the file is empty).
 ```
+
+The reasons are short stable names: the data pipeline's are listed in
+`example_filter.SKIP_REASONS`, a manifest's malformed rows' in
+`manifest_source.ROW_SKIP_REASONS`.
 """
 
 import collections
@@ -55,11 +59,30 @@ class SkipCounter:
         """
         with self._lock:
             self._counts[reason] += 1
-            kept = self._examples[reason]
-            # An example met again on a later pass adds nothing new to see.
-            is_new = all(kept_id != example_id for kept_id, _ in kept)
-            if is_new and len(kept) < self.examples_per_reason:
-                kept.append((example_id, detail))
+            self._keep(reason, example_id, detail)
+
+    def update(self, other):
+        """Adds every skip `other`, another `SkipCounter`, recorded.
+
+        E.g. the rows a manifest dropped when it was read, into the counter
+        of the pipeline that reads its examples, so that one summary holds
+        every skip of a run.
+        """
+        counts = other.counts()
+        examples = {reason: other.examples(reason) for reason in counts}
+        with self._lock:
+            for reason, count in counts.items():
+                self._counts[reason] += count
+                for example_id, detail in examples[reason]:
+                    self._keep(reason, example_id, detail)
+
+    def _keep(self, reason, example_id, detail):
+        """Keeps `(example_id, detail)` among `reason`'s examples, if room."""
+        kept = self._examples[reason]
+        # An example met again on a later pass adds nothing new to see.
+        is_new = all(kept_id != example_id for kept_id, _ in kept)
+        if is_new and len(kept) < self.examples_per_reason:
+            kept.append((example_id, detail))
 
     @property
     def total(self):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from whisper import audio_io
 from whisper.audio_io import AudioLoadError
 from whisper.audio_io import decode_audio
 from whisper.audio_io import load_audio
@@ -144,17 +145,17 @@ def write_infinity(path):
 
 
 @pytest.mark.parametrize(
-    "write, reason",
+    "write, reason, kind",
     [
-        (None, "no such file"),
-        (write_garbage, "not an audio format libsndfile can read"),
-        (write_empty, "the file is empty"),
-        (write_no_frames, "holds no audio samples"),
-        (write_nan, "NaN or infinite"),
-        (write_infinity, "NaN or infinite"),
+        (None, "no such file", audio_io.MISSING),
+        (write_garbage, "not an audio format libsndfile can read", audio_io.UNREADABLE),
+        (write_empty, "the file is empty", audio_io.EMPTY_FILE),
+        (write_no_frames, "holds no audio samples", audio_io.EMPTY),
+        (write_nan, "NaN or infinite", audio_io.NON_FINITE),
+        (write_infinity, "NaN or infinite", audio_io.NON_FINITE),
     ],
 )
-def test_unusable_files_raise_an_error_naming_the_file(tmp_path, write, reason):
+def test_unusable_files_raise_an_error_naming_the_file(tmp_path, write, reason, kind):
     path = tmp_path / "clip.wav"
     if write is not None:
         write(path)
@@ -164,12 +165,14 @@ def test_unusable_files_raise_an_error_naming_the_file(tmp_path, write, reason):
 
     assert str(path) in str(raised.value)
     assert raised.value.path == str(path)
+    assert raised.value.kind == kind
     assert isinstance(raised.value, OSError)
 
 
 def test_a_directory_is_refused(tmp_path):
-    with pytest.raises(AudioLoadError, match="directory"):
+    with pytest.raises(AudioLoadError, match="directory") as raised:
         load_audio(tmp_path)
+    assert raised.value.kind == audio_io.NOT_A_FILE
 
 
 def test_undecodable_bytes_are_reported_under_the_given_name():

@@ -1,6 +1,7 @@
 """The tf.data pipeline: batches, targets, skipped examples, sharding,
 determinism, SpecAugment, length buckets and resuming."""
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -13,11 +14,14 @@ from data_pipelines.example_filter import SkippedExample
 from data_pipelines.pipeline import NoUsableExamplesError
 from data_pipelines.pipeline import build_dataset
 from data_pipelines.pipeline import build_eval_examples
+from data_pipelines.record_log import RecordLog
 from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
+from data_pipelines.stream_position import StreamPosition
+from data_pipelines.stream_position import StreamState
 from whisper.audio_io import load_audio
 from whisper.whisper_audio_converter import WhisperAudioConverter
 from whisper.whisper_tokenizer import WhisperTokenizer
@@ -302,18 +306,19 @@ def bad_examples(tmp_path):
     long_clip = tmp_path / "long.wav"
     soundfile.write(long_clip, tone(3.5), RATE)
     return {
-        "unreadable_audio": [
-            SpeechExample(id="garbage", text="garbage", path=str(garbage)),
-            SpeechExample(id="empty-file", text="empty file", path=str(empty)),
-            SpeechExample(id="nan-file", text="nan file", path=str(nan)),
-            SpeechExample(id="missing", text="missing", path=str(tmp_path / "no.wav")),
+        "unreadable_audio": [SpeechExample(id="garbage", text="garbage", path=str(garbage))],
+        "empty_file": [SpeechExample(id="empty-file", text="empty file", path=str(empty))],
+        "audio_not_found": [
+            SpeechExample(id="missing", text="missing", path=str(tmp_path / "no.wav"))
         ],
+        "not_a_file": [SpeechExample(id="folder", text="folder", path=str(tmp_path))],
         "empty_audio": [
             SpeechExample(
                 id="no-samples", text="x", audio=np.zeros(0, np.float32), sampling_rate=RATE
             ),
         ],
         "non_finite_audio": [
+            SpeechExample(id="nan-file", text="nan file", path=str(nan)),
             SpeechExample(
                 id="nan-array",
                 text="x",
@@ -356,16 +361,23 @@ def test_bad_examples_are_skipped_and_counted(tokenizer, clip_converter, bad_exa
         kept_ids = {example_id for example_id, _ in counter.examples(reason)}
         assert kept_ids == {example.id for example in examples}
     summary = counter.summary()
-    assert summary.startswith("Skipped 11 examples: unreadable_audio 4 (")
+    assert summary.startswith("Skipped 12 examples: non_finite_audio 2 (")
     assert "garbage: Cannot load audio" in summary
-    assert "empty-file: Cannot load audio" in summary and "the file is empty" in summary
+    assert "empty_file 1 (empty-file: Cannot load audio" in summary
+    assert "the file is empty" in summary
     assert "long: 3.500 s > 3.0 s" in summary
     decoder_tokens = len(tokenizer.training_target_ids("word " * 40)) - 1
     assert f"chatty: {decoder_tokens} decoder tokens > 20" in summary
 
 
 def test_a_shard_without_usable_examples_fails_clearly(tokenizer, clip_converter, bad_examples):
-    unusable = bad_examples["unreadable_audio"] + bad_examples["too_long"]
+    unusable = [
+        *bad_examples["unreadable_audio"],
+        *bad_examples["empty_file"],
+        *bad_examples["audio_not_found"],
+        *bad_examples["not_a_file"],
+        *bad_examples["too_long"],
+    ]
     with pytest.raises(NoUsableExamplesError) as error:
         build_dataset(
             ListSource(unusable),
@@ -378,7 +390,8 @@ def test_a_shard_without_usable_examples_fails_clearly(tokenizer, clip_converter
     message = str(error.value)
     assert "No usable examples in <ListSource 'list', 5 examples> (shard 0 of 1)" in (message)
     assert "all 5 were skipped" in message
-    assert "unreadable_audio 4 (garbage: Cannot load audio" in message
+    assert "unreadable_audio 1 (garbage: Cannot load audio" in message
+    assert "audio_not_found 1 (missing: Cannot load audio" in message
     assert "too_long 1 (long: 3.500 s > 3.0 s)" in message
 
     with pytest.raises(NoUsableExamplesError, match=r"'list', 0 examples>.*none"):
@@ -436,24 +449,45 @@ def test_the_order_is_fixed_by_the_seed(tokenizer, clip_converter):
     assert sorted(first[:12]) == sorted(example.text for example in examples)
 
 
-def test_resuming_at_batch_k_gives_the_same_batches(tokenizer, clip_converter):
-    examples = tone_examples(np.linspace(0.4, 5.5, 14).round(2))
+@pytest.mark.parametrize("clip_length_windows", [True, False])
+def test_resuming_from_a_stream_state_gives_the_same_batches(
+    tokenizer, clip_converter, converter, clip_length_windows
+):
+    # Buckets of several lengths (records wait in them), a clip too short
+    # and one without text (dropped), and more batches than one pass holds.
+    durations = [0.4, 0.05, 3.1, 5.5, 1.0, 2.2, 0.8, 4.4, 0.6, 3.7, 1.9, 5.0, 0.7, 2.6]
+    examples = tone_examples(durations)
+    examples[5] = dataclasses.replace(examples[5], text="")
 
-    def dataset(skip_batches):
+    def dataset(record_log, stream_state=None):
         return build_dataset(
             ListSource(examples),
             tokenizer,
-            clip_converter,
+            clip_converter if clip_length_windows else converter,
             batch_size=2,
             seed=3,
-            clip_length_windows=True,
+            clip_length_windows=clip_length_windows,
             spec_augment=True,
-            skip_batches=skip_batches,
+            shuffle_buffer=4,
+            record_log=record_log,
+            stream_state=stream_state,
         )
 
-    uninterrupted = batches(dataset(0), 12)
-    resumed = batches(dataset(7), 5)
-    for (x, y), (x_resumed, y_resumed) in zip(uninterrupted[7:], resumed):
+    log = RecordLog()
+    uninterrupted = batches(dataset(log), 16)
+    stream = StreamPosition(log)
+    for _, _, positions in uninterrupted[:11]:
+        stream.consume(positions)
+    state = stream.state()
+    assert state.batches == 11 and state.next_position > len(examples)
+    if clip_length_windows:
+        assert state.pending  # Some records wait in their buckets.
+
+    resumed = batches(dataset(RecordLog(), StreamState.from_json(state.to_json())), 5)
+    for (x, y, positions), (x_resumed, y_resumed, resumed_positions) in zip(
+        uninterrupted[11:], resumed
+    ):
+        np.testing.assert_array_equal(positions, resumed_positions)
         np.testing.assert_array_equal(y, y_resumed)
         for key in x:
             np.testing.assert_array_equal(x[key], x_resumed[key])

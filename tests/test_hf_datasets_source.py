@@ -6,28 +6,18 @@ import datasets
 import numpy as np
 import pytest
 from source_checks import assert_shards_partition
+from speech_datasets import clip_table
+from speech_datasets import save_hf_dataset
 
 from data_pipelines.hf_datasets_source import HFDatasetsSource
 from data_pipelines.speech_source import DatasetUnavailableError
 from whisper import audio_io
 
 
-def clip_table(speech_clips):
-    paths = [path for path, _ in speech_clips]
-    return {
-        "audio": paths,
-        "text": [text for _, text in speech_clips],
-        "id": [os.path.splitext(os.path.basename(path))[0] for path in paths],
-    }
-
-
 @pytest.fixture(scope="module")
 def saved_dataset(speech_clips, tmp_path_factory):
     """The speech clips as a `save_to_disk` Dataset with an Audio column."""
-    directory = str(tmp_path_factory.mktemp("hf") / "clips")
-    table = datasets.Dataset.from_dict(clip_table(speech_clips))
-    table.cast_column("audio", datasets.Audio()).save_to_disk(directory)
-    return directory
+    return save_hf_dataset(tmp_path_factory.mktemp("hf") / "clips", speech_clips)
 
 
 def test_saved_dataset_round_trip(saved_dataset, speech_clips):

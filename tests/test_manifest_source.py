@@ -149,7 +149,7 @@ def test_malformed_rows_are_skipped_counted_and_logged(tmp_path, caplog):
         source = ManifestSource(manifest)
     assert len(source) == 2
     assert [e.text for e in source.examples()] == ["good", "also good"]
-    assert source.skipped_rows == {
+    assert source.skipped_rows.counts() == {
         "invalid_json": 1,
         "missing_text": 1,
         "empty_audio_path": 1,
@@ -162,6 +162,25 @@ def test_malformed_rows_are_skipped_counted_and_logged(tmp_path, caplog):
     )
     assert f"Manifest '{manifest}', line 4, column 'audio': the audio path is empty." in messages
     assert "skipped 5 malformed rows" in messages
+    # Rows are named by file and line, for the run's summary.
+    assert source.skipped_rows.examples("missing_text") == [
+        ("bad.jsonl:3", "column 'text': the field is missing or null")
+    ]
+
+
+@pytest.mark.parametrize("extension", [".jsonl", ".csv", ".tsv"])
+def test_rows_with_bytes_that_are_not_utf8_are_skipped(tmp_path, extension):
+    if extension == ".jsonl":
+        lines = [b'{"audio": "a.wav", "text": "Cafe"}', b'{"audio": "b.wav", "text": "Caf\xe9"}']
+    else:
+        separator = b"," if extension == ".csv" else b"\t"
+        lines = [separator.join(row) for row in ([b"audio", b"text"], [b"a.wav", b"Cafe"])]
+        lines.append(separator.join([b"b.wav", b"Caf\xe9"]))  # Latin-1, not UTF-8.
+    manifest = tmp_path / f"latin.{extension[1:]}"
+    manifest.write_bytes(b"\n".join(lines) + b"\n")
+    source = ManifestSource(manifest)
+    assert [example.text for example in source.examples()] == ["Cafe"]
+    assert source.skipped_rows.counts() == {"invalid_utf8": 1}
 
 
 def test_strict_mode_raises_on_the_first_malformed_row(tmp_path):

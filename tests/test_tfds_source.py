@@ -1,73 +1,22 @@
 """TFDSSource on a TFDS dataset prepared here from real audio files."""
 
-import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from source_checks import assert_shards_partition
+from speech_datasets import pcm16
+from speech_datasets import prepare_tfds_dataset
 
 from data_pipelines.speech_source import DatasetUnavailableError
 from data_pipelines.tfds_source import TFDSSource
 from whisper import audio_io
 
 
-class TinySpeechClips(tfds.core.GeneratorBasedBuilder):
-    """The speech clips as LibriSpeech lays them out: int16 "speech" at
-    16 kHz, "text" and "id". Read from the manual directory, which holds
-    the clips and their transcripts.jsonl."""
-
-    VERSION = tfds.core.Version("1.0.0")
-    MANUAL_DOWNLOAD_INSTRUCTIONS = "The directory of tests/data/speech."
-
-    def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            features=tfds.features.FeaturesDict(
-                {
-                    "speech": tfds.features.Audio(sample_rate=16000, dtype=np.int16),
-                    "text": tfds.features.Text(),
-                    "id": tfds.features.Text(),
-                }
-            ),
-        )
-
-    def _split_generators(self, dl_manager):
-        with open(os.path.join(dl_manager.manual_dir, "transcripts.jsonl")) as file:
-            records = [json.loads(line) for line in file]
-        return {
-            "train": self._generate_examples(dl_manager.manual_dir, records[:6]),
-            "test": self._generate_examples(dl_manager.manual_dir, records[6:]),
-        }
-
-    def _generate_examples(self, directory, records):
-        for record in records:
-            waveform = audio_io.load_audio(os.path.join(directory, record["file"]))
-            key = os.path.splitext(record["file"])[0]
-            yield (
-                key,
-                {
-                    "speech": pcm16(waveform),
-                    "text": record["text"],
-                    "id": key,
-                },
-            )
-
-
-def pcm16(waveform):
-    return np.clip(np.round(waveform * 32768), -32768, 32767).astype(np.int16)
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, speech_clips):
-    directory = str(tmp_path_factory.mktemp("tfds"))
-    builder = TinySpeechClips(data_dir=directory)
-    manual_dir = os.path.dirname(speech_clips[0][0])
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-    )
-    return directory
+    speech_dir = os.path.dirname(speech_clips[0][0])
+    return prepare_tfds_dataset(tmp_path_factory.mktemp("tfds"), speech_dir)
 
 
 def test_prepared_dataset_round_trip(data_dir, speech_clips):

@@ -13,9 +13,11 @@ import pytest
 import tensorflow as tf
 
 from train import tracking
+from train.tracking import REDACTED
 from train.tracking import Tracker
 from train.tracking import format_metric
 from train.tracking import resolve_wandb_mode
+from train.tracking import run_record
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [("clip_1", "the cat | sat", "the cat sat"), ("clip_2", "hello", "yellow")]
@@ -94,14 +96,31 @@ def test_log_config_writes_run_json_with_the_git_commit(tmp_path):
     assert record["versions"]["keras"].startswith("3.")
     assert stream.getvalue().startswith(f"git commit {head}")
 
-    tracker.log_config({"seed": 1}, git_commit="abc123")
+    tracker.log_summary({"skipped_examples": {"too_long": 2}})
     with open(tmp_path / "run.json") as file:
-        assert json.load(file)["git_commit"] == "abc123"
+        record = json.load(file)
+    assert record["skipped_examples"] == {"too_long": 2} and record["git_commit"] == head
+
+
+def test_secrets_never_reach_the_run_record(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    monkeypatch.setenv("MY_SERVICE_API_KEY", "service-secret")
+    monkeypatch.setattr(
+        sys, "argv", ["train", "+x.api_key=abc123", "data.train.path=gs://b/hf_secret_value"]
+    )
+    record = run_record({"tracker": {"wandb_token": "t0k3n", "project": "p"}, "n": 1})
+    assert record["config"] == {"tracker": {"wandb_token": REDACTED, "project": "p"}, "n": 1}
+    assert record["command"] == [
+        "train",
+        f"+x.api_key={REDACTED}",
+        f"data.train.path=gs://b/{REDACTED}",
+    ]
+    assert "secret" not in json.dumps(record)
 
 
 def test_tensorboard_event_files_hold_scalars_and_text(tmp_path):
     with Tracker(tmp_path, backends=["tensorboard"]) as tracker:
-        tracker.log_config({"seed": 0}, git_commit="abc123")
+        tracker.log_config({"seed": 0})
         tracker.log_metrics(1, {"train/loss": 2.5, "train/lr": 1e-4})
         tracker.log_metrics(2, {"train/loss": 2.0})
         tracker.log_predictions(2, ROWS)
@@ -120,7 +139,7 @@ def test_tensorboard_event_files_hold_scalars_and_text(tmp_path):
         ("train/lr", 1): pytest.approx(1e-4),
         ("train/loss", 2): 2.0,
     }
-    assert '"git_commit": "abc123"' in texts["config"]
+    assert re.search('"git_commit": "[0-9a-f]{40}"', texts["config"])
     assert "| clip_1 | the cat \\| sat | the cat sat |" in texts["eval/predictions"]
 
 
@@ -186,7 +205,7 @@ WANDB_SCRIPT = textwrap.dedent(
     from train.tracking import Tracker
 
     tracker = Tracker(sys.argv[1], backends=["wandb"], project="tests")
-    tracker.log_config({"model": {"preset": "whisper_tiny_en"}}, git_commit="abc123")
+    tracker.log_config({"model": {"preset": "whisper_tiny_en"}})
     tracker.log_metrics(10, {"train/loss": 1.5})
     tracker.log_metrics(20, {"train/loss": 1.25, "eval/wer": 0.5})
     tracker.log_predictions(20, [("clip_1", "hello", "yellow")])
@@ -251,7 +270,7 @@ def test_wandb_logs_offline_without_prompting(tmp_path):
         for item in r.config.update
     }
     assert config["model"] == {"preset": "whisper_tiny_en"}
-    assert config["git_commit"] == "abc123"
+    assert re.fullmatch("[0-9a-f]{40}", config["git_commit"])
     assert os.path.exists(run_dir / "wandb_run_id")
 
 

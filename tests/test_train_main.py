@@ -1,19 +1,21 @@
-"""python -m train end to end: Hydra composition, validation, runs, resume, sweeps."""
+"""The recipe in-process: Hydra composition, validation, a run and its resume.
+
+The command-line runs of every group are in test_train_cli.py."""
 
 import json
 import os
 import pathlib
-import subprocess
-import sys
+import re
 
 import pytest
+import tensorflow as tf
 from hydra import compose
 from hydra import initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from train.__main__ import run
-from train.config import validate
+from train.validation import validate
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
 
@@ -26,7 +28,9 @@ def compose_config(*overrides):
 
 
 @pytest.mark.parametrize("preset", sorted(WhisperBackbone.presets))
-def test_every_builtin_preset_composes(preset):
+def test_every_builtin_preset_composes(preset, monkeypatch):
+    # Validation downloads nothing; online, a built-in preset is allowed.
+    monkeypatch.delenv("WHISPER_KERAS_OFFLINE")
     cfg = compose_config(f"+preset={preset}")
     validate(cfg)
     assert cfg.model.preset == preset and cfg.model.load_weights is True
@@ -74,26 +78,14 @@ def test_disallowed_values_fail_naming_the_key(override, key):
         validate(compose_config(override))
 
 
-def test_a_bad_config_fails_on_the_command_line_before_any_work(tmp_path):
-    completed = subprocess.run(
-        [sys.executable, "-m", "train", "strategy.kind=gpu", f"run_dir={tmp_path}/run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode != 0
-    assert "strategy.kind='gpu' is not allowed" in completed.stderr
-    assert not (tmp_path / "run").exists()
-
-
 @pytest.fixture(scope="module")
 def debug_run(tmp_path_factory):
     """A 4-step debug run, then the same run directory resumed to 6 steps."""
     run_dir = str(tmp_path_factory.mktemp("run"))
-    os.environ["WANDB_MODE"] = "offline"
-    first = run(compose_config("debug=fast", f"run_dir={run_dir}"))
-    resumed = run(compose_config("debug=fast", f"run_dir={run_dir}", "trainer.steps=6"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
+        first = run(compose_config("debug=fast", f"run_dir={run_dir}"))
+        resumed = run(compose_config("debug=fast", f"run_dir={run_dir}", "trainer.steps=6"))
     return run_dir, first, resumed
 
 
@@ -107,8 +99,17 @@ def test_debug_run_trains_evaluates_checkpoints_exports_and_tracks(debug_run):
     record = json.loads((pathlib.Path(run_dir) / "run.json").read_text())
     # The resumed run (6 steps) wrote the latest record.
     assert record["config"]["trainer"]["steps"] == 6
-    assert "commit" in json.dumps(record)
-    assert list((pathlib.Path(run_dir) / "tensorboard").rglob("events.out.tfevents.*"))
+    assert re.fullmatch("[0-9a-f]{40}", record["git_commit"])
+    assert isinstance(record["git_dirty"], bool)
+    assert record["skipped_examples"] == {} and record["skipped_updates"] == 0
+    events = list((pathlib.Path(run_dir) / "tensorboard").rglob("events.out.tfevents.*"))
+    tags = {
+        value.tag
+        for path in events
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+    }
+    assert {"train/loss", "train/step_time", "eval/wer", "eval/cer"} <= tags
     assert list((pathlib.Path(run_dir) / "wandb").glob("offline-run-*"))
     assert (pathlib.Path(run_dir) / "best" / "best.json").exists()
 
@@ -121,82 +122,15 @@ def test_a_run_directory_with_checkpoints_resumes(debug_run):
     assert "step-000000004" in steps
 
 
-@pytest.mark.slow
-def test_multirun_sweep_runs_each_job_in_its_own_directory(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "train",
-            "-m",
-            "debug=fast",
-            "tracker=console",
-            "trainer.steps=2",
-            "optimizer.learning_rate=1e-3,2e-3",
-            f"hydra.sweep.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    for job in ("0", "1"):
-        assert (tmp_path / job / "preset" / "config.json").exists()
-        assert (tmp_path / job / "checkpoints" / "step-000000002").exists()
-
-
-@pytest.mark.slow
-def test_fine_tuning_real_tiny_en_lowers_held_out_wer(tmp_path):
-    # The documented override, shortened for CI: a few steps at a higher rate.
-    cfg = compose_config(
-        "experiment=finetune_tiny_en",
-        "tracker=console",
-        f"run_dir={tmp_path}",
-        "trainer.steps=10",
-        "trainer.eval_every_steps=10",
-        "trainer.checkpoint_every_steps=10",
-        "schedule.warmup_steps=2",
-        "optimizer.learning_rate=3e-5",
-        "data.max_eval_examples=16",
-    )
-    summary = run(cfg)
-    assert summary["wer_after"] < summary["wer_before"], summary
-
-
-@pytest.mark.slow
-def test_the_recipe_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
-    # Logical CPU devices must exist before TensorFlow starts: a fresh process.
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "train",
-            "debug=fast",
-            "tracker=console",
-            "strategy=mirrored",
-            "strategy.num_cpu_devices=2",
-            f"run_dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "Held-out WER" in completed.stdout
-    assert (tmp_path / "checkpoints" / "step-000000004").exists()
-    assert WhisperBackbone.from_preset(str(tmp_path / "preset")).num_layers == 2
-
-
 def test_a_preset_without_weights_builds_its_architecture_offline():
     from train.model import build_model
+    from train.model import load_tokenizer
 
     cfg = compose_config(
         "+preset=whisper_tiny_en", "model.load_weights=false", "model.tokenizer=tiny_en"
     )
     validate(cfg)
-    model = build_model(cfg.model, clip_length_windows=True)
+    model = build_model(cfg.model, load_tokenizer("tiny_en"), clip_length_windows=True)
     assert (
         model.backbone.count_params()
         == WhisperBackbone.presets["whisper_tiny_en"]["metadata"]["params"]

@@ -79,12 +79,18 @@ def test_two_mirrored_replicas_match_one_device(tmp_path):
             "--also-one-device",
             "--settings",
             json.dumps(settings),
+            "--steps",
+            "4",
+            "--non-finite-step",
+            "1",
         )
     )
     arrays = dict(np.load(output))
     mirrored = harness.load_run(arrays)
     single = harness.load_run(arrays, "one_device/")
     assert arrays["num_replicas"] == 2 and arrays["is_chief"]
+    # A NaN that only the first replica saw skipped the update on both.
+    assert mirrored["metrics"]["skipped_update"].tolist() == [0, 1, 0, 0]
     assert np.any(single["metrics"]["grad_norm"] > settings["clip_norm"])
     difference = harness.largest_difference(mirrored, single)
     print(f"2 mirrored replicas vs one device: largest difference {difference:.2g}")
@@ -267,6 +273,20 @@ def test_mixed_precision_loss_is_finite_and_falls(one_device, dtype):
 
 
 # The loss ---------------------------------------------------------------------
+
+
+def test_a_non_finite_loss_skips_the_update_and_leaves_every_variable(one_device):
+    trainer = harness.build_trainer(one_device)
+    batches = harness.global_batches(3, 4, non_finite_step=1)
+    distributed = iter(harness.distribute(one_device, batches))
+    trainer.train_step(next(distributed))
+    before = state_of(trainer)
+    metrics = trainer.train_step(next(distributed))
+    assert metrics["skipped_update"] == 1.0 and not np.isfinite(metrics["loss"])
+    for saved, now in zip(before, state_of(trainer)):
+        np.testing.assert_array_equal(saved, now)
+    assert trainer.train_step(next(distributed))["skipped_update"] == 0.0
+    assert int(trainer.optimizer.iterations.numpy()) == 2
 
 
 def state_of(trainer):

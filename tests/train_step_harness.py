@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 VOCABULARY_SIZE = 64
 FRAMES = 16
 DECODER_LENGTH = 8
-METRICS = ("loss", "learning_rate", "grad_norm", "target_tokens", "examples")
+METRICS = ("loss", "learning_rate", "grad_norm", "target_tokens", "examples", "skipped_update")
 
 
 def small_model(dtype="float32", seed=0):
@@ -52,12 +52,14 @@ def small_model(dtype="float32", seed=0):
     return WhisperAudioToText(backbone)
 
 
-def global_batches(num_steps, global_batch_size, seed=0):
+def global_batches(num_steps, global_batch_size, seed=0, non_finite_step=None):
     """[(x, y)] of numpy arrays, one per step, with ragged target lengths.
 
     Rows hold between 1 and DECODER_LENGTH target tokens, so replicas and
     micro-batches hold different numbers of them: averaging per replica or
     per micro-batch would give a different loss from the global mean.
+    The batch of `non_finite_step` (0-based) has NaN features in its first
+    row, which only the first replica sees: its update must be skipped.
     """
     random = np.random.default_rng(seed)
     batches = []
@@ -74,6 +76,8 @@ def global_batches(num_steps, global_batch_size, seed=0):
             "decoder_padding_mask": mask,
         }
         y = random.integers(0, VOCABULARY_SIZE, size=(global_batch_size, DECODER_LENGTH))
+        if len(batches) == non_finite_step:
+            x["encoder_features"][0, 0, 0] = np.nan
         batches.append((x, y.astype("int32")))
     return batches
 
@@ -174,6 +178,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--global-batch-size", type=int, default=8)
     parser.add_argument("--settings", default="{}", help="build_trainer keywords, JSON")
+    parser.add_argument("--non-finite-step", type=int, help="this step's batch holds a NaN")
     args = parser.parse_args()
 
     # The strategy first: it may split the CPU, which must precede all else.
@@ -182,7 +187,9 @@ def main():
 
     strategy = build_strategy(args.strategy, num_cpu_devices=args.num_cpu_devices)
     settings = json.loads(args.settings)
-    batches = global_batches(args.steps, args.global_batch_size)
+    batches = global_batches(
+        args.steps, args.global_batch_size, non_finite_step=args.non_finite_step
+    )
     arrays = run_arrays(
         run_steps(strategy, batches, **settings),
         num_replicas=strategy.num_replicas_in_sync,

@@ -1,8 +1,9 @@
 """python -m train: train or fine-tune Whisper, configured by Hydra.
 
-The recipe, top to bottom: strategy, model and optimizer, data, resume,
-tracking, the loop (train, evaluate, checkpoint), export. Every piece is a
-small module of this package named after what it builds.
+The recipe, top to bottom: check the configuration, strategy, data sources
+and tokenizer, model and optimizer, resume, tracking, the loop (train,
+evaluate, checkpoint, stop on SIGTERM), export. Every piece is a small module
+of this package named after what it builds.
 
     python -m train                                   # synthetic corpus, small model
     python -m train experiment=finetune_tiny_en      # OpenAI's tiny.en weights
@@ -12,89 +13,86 @@ small module of this package named after what it builds.
 """
 
 import os
-import time
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from train.config import register_schema
-from train.config import validate
+from train.skipped_updates import DivergedError
+from train.validation import ConfigError
+from train.validation import architecture_of
+from train.validation import blame
+from train.validation import check_architecture
+from train.validation import check_batch_split
+from train.validation import check_tokenizer
+from train.validation import effective_architecture
+from train.validation import one_line_errors
+from train.validation import validate
+from whisper.quiet_import import import_tensorflow_quietly
 
 register_schema()
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg):
-    validate(cfg)
-    if cfg.run_dir is None:
-        cfg.run_dir = HydraConfig.get().runtime.output_dir
-    return run(cfg)
+    with one_line_errors(ConfigError, status=2), one_line_errors(DivergedError, status=3):
+        validate(cfg)
+        if cfg.run_dir is None:
+            cfg.run_dir = HydraConfig.get().runtime.output_dir
+        return run(cfg)
 
 
 def run(cfg):
-    """Trains as `cfg` says; returns the summary it prints."""
+    """Trains as `cfg` (already validated) says; returns the summary it prints."""
     # Imported after validation, which needs no TensorFlow: a bad config
-    # fails in about a second instead of after TensorFlow has started.
+    # fails in about a second instead of after TensorFlow has started. Its
+    # C++ start-up lines would bury a one-line error.
+    import_tensorflow_quietly()
     import keras
 
     from train import checkpoints
-    from train import evaluate
-    from train import optimizer as optimizers
     from train.data import build_run_data
+    from train.data import build_sources
+    from train.loop import INPUT_PIPELINES
+    from train.loop import TrainingLoop
     from train.model import build_model
     from train.model import describe
+    from train.model import load_tokenizer
     from train.strategy import build_strategy
     from train.strategy import is_chief
     from train.tracking import Tracker
-    from train.tracking import current_git_state
-    from train.trainer import Trainer
 
     keras.utils.set_random_seed(cfg.seed)
-    strategy = build_strategy(
-        cfg.strategy.kind, num_cpu_devices=cfg.strategy.num_cpu_devices, tpu=cfg.strategy.tpu
-    )
+    with blame("strategy.kind", RuntimeError, ValueError):
+        strategy = build_strategy(
+            cfg.strategy.kind, num_cpu_devices=cfg.strategy.num_cpu_devices, tpu=cfg.strategy.tpu
+        )
+    check_batch_split(cfg, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
+    sources = build_sources(cfg.data)
+    architecture = effective_architecture(cfg.model)
+    with blame("model.tokenizer" if cfg.model.tokenizer else "model.preset", OSError, ValueError):
+        tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.preset)
+    check_tokenizer(cfg, tokenizer, architecture and architecture["vocabulary_size"])
 
     with strategy.scope():
-        model = build_model(cfg.model, clip_length_windows=cfg.data.clip_length_windows)
-        schedule = optimizers.WarmupDecaySchedule(
-            cfg.optimizer.learning_rate,
-            cfg.schedule.warmup_steps,
-            cfg.trainer.steps,
-            kind=cfg.schedule.kind,
-            final_learning_rate_fraction=cfg.schedule.final_learning_rate_fraction,
-        )
-        optimizer = optimizers.build_optimizer(
-            model,
-            schedule,
-            weight_decay=cfg.optimizer.weight_decay,
-            beta_1=cfg.optimizer.beta_1,
-            beta_2=cfg.optimizer.beta_2,
-            epsilon=cfg.optimizer.epsilon,
-        )
-        trainer = Trainer(
-            strategy,
-            model,
-            optimizer,
-            gradient_accumulation_steps=cfg.trainer.gradient_accumulation_steps,
-            clip_norm=cfg.optimizer.clip_norm,
-            freeze_encoder=cfg.model.freeze_encoder,
-            jit_compile=cfg.trainer.jit_compile,
-        )
-        manager = checkpoints.CheckpointManager(
-            cfg.run_dir, model, optimizer, keep=cfg.trainer.keep_checkpoints, is_chief=chief
-        )
+        with blame("model.preset", OSError, ValueError):
+            model = build_model(cfg.model, tokenizer, cfg.data.clip_length_windows)
+        if architecture is None:  # An imported checkpoint: known once built.
+            check_architecture(cfg, architecture_of(model.backbone.get_config()))
+        trainer, manager = build_trainer(cfg, strategy, model, chief)
         resumed = manager.restore_latest()
     start_step = resumed.step if resumed else 0
 
     data = build_run_data(
         cfg.data,
+        sources,
         model,
         strategy,
         global_batch_size=cfg.trainer.global_batch_size,
         seed=cfg.seed,
-        skip_steps=start_step,
+        stream_states=resumed.extra[INPUT_PIPELINES] if resumed else None,
     )
     tracker = Tracker(
         cfg.run_dir,
@@ -103,65 +101,42 @@ def run(cfg):
         project=cfg.tracker.project,
         total_steps=cfg.trainer.steps,
     )
-    tracker.log_config(OmegaConf.to_container(cfg, resolve=True), current_git_state(os.getcwd()))
+    tracker.log_config(OmegaConf.to_container(cfg, resolve=True))
     say = print if chief else (lambda *args: None)
     say(describe(model))
     say(f"Run directory: {os.path.abspath(cfg.run_dir)}")
     if resumed:
         say(f"Resumed from {resumed.path} at step {start_step}.")
 
-    def held_out_wer(step):
-        result = evaluate.evaluate(
-            model,
-            data.eval_examples,
-            batch_size=cfg.trainer.eval_batch_size,
-            max_length=cfg.trainer.max_decode_length,
-            jit_compile=cfg.trainer.jit_compile,
+    loop = TrainingLoop(cfg, strategy, trainer, manager, data, tracker)
+    outcome = loop.run(start_step)
+    if outcome.stopped_at is not None:
+        say(
+            f"Stopped by SIGTERM after step {outcome.stopped_at}: checkpoint saved in "
+            f"{os.path.abspath(manager.checkpoint_dir)}. Run the same command to resume."
         )
-        tracker.log_metrics(step, {"wer": result.wer, "cer": result.cer})
-        tracker.log_predictions(step, result.predictions[:5])
-        return result
+        tracker.close()
+        return {"stopped_at": outcome.stopped_at, "run_dir": os.path.abspath(cfg.run_dir)}
 
-    wer_before = held_out_wer(start_step).wer
-    result = None
-    iterator = iter(data.train)
-    window_start, window_examples, window_audio = time.time(), 0, 0.0
-    for step in range(start_step + 1, cfg.trainer.steps + 1):
-        batch = next(iterator)
-        metrics = trainer.train_step(batch)
-        window_examples += metrics["examples"]
-        window_audio += audio_seconds(strategy, batch)
-        if step % cfg.tracker.log_every_steps == 0 or step == cfg.trainer.steps:
-            elapsed = time.time() - window_start
-            metrics["examples_per_second"] = window_examples / elapsed
-            metrics["audio_seconds_per_second"] = window_audio / elapsed
-            metrics["step_time"] = elapsed / cfg.tracker.log_every_steps
-            tracker.log_metrics(step, metrics)
-            window_start, window_examples, window_audio = time.time(), 0, 0.0
-        if step % cfg.trainer.eval_every_steps == 0 or step == cfg.trainer.steps:
-            result = held_out_wer(step)
-            manager.save_best(result.wer, step)
-        if step % cfg.trainer.checkpoint_every_steps == 0 or step == cfg.trainer.steps:
-            with strategy.scope():
-                manager.save(step, data_position=step)
-
-    wer_after = (result or held_out_wer(cfg.trainer.steps)).wer
     preset_dir = os.path.join(cfg.run_dir, "preset")
     if chief:
         checkpoints.export_preset(model, preset_dir)
-    tracker.close()
     summary = {
-        "wer_before": wer_before,
-        "wer_after": wer_after,
+        "wer_before": outcome.wer_before,
+        "wer_after": outcome.wer_after,
         "best_wer": manager.best_wer,
         "skipped_examples": data.skipped.counts(),
+        "skipped_updates": outcome.skipped_updates,
         "run_dir": os.path.abspath(cfg.run_dir),
         "preset": os.path.abspath(preset_dir),
-        "checkpoints": os.path.abspath(os.path.join(cfg.run_dir, "checkpoints")),
+        "checkpoints": os.path.abspath(manager.checkpoint_dir),
     }
+    tracker.log_summary({key: summary[key] for key in RUN_RECORD_SUMMARY})
+    tracker.close()
     say(
-        f"Held-out WER {wer_before:.3f} before, {wer_after:.3f} after.\n"
+        f"Held-out WER {outcome.wer_before:.3f} before, {outcome.wer_after:.3f} after.\n"
         f"Skipped examples: {data.skipped.summary()}\n"
+        f"Skipped updates (non-finite loss or gradient): {outcome.skipped_updates}\n"
         f"Preset (loads with WhisperBackbone.from_preset): {summary['preset']}\n"
         f"Checkpoints: {summary['checkpoints']}\n"
         f"Logs (TensorBoard, wandb, run.json): {summary['run_dir']}"
@@ -169,10 +144,44 @@ def run(cfg):
     return summary
 
 
-def audio_seconds(strategy, batch):
-    """Seconds of (padded) audio in a distributed batch: 100 frames a second."""
-    features = strategy.experimental_local_results(batch[0]["encoder_features"])
-    return sum(int(f.shape[0]) * int(f.shape[1]) for f in features) / 100.0
+# What run.json gets from the summary at the end of a run.
+RUN_RECORD_SUMMARY = ("wer_before", "wer_after", "best_wer", "skipped_examples", "skipped_updates")
+
+
+def build_trainer(cfg, strategy, model, chief):
+    """The optimizer, its schedule, the train step and the checkpoints."""
+    from train import checkpoints
+    from train import optimizer as optimizers
+    from train.trainer import Trainer
+
+    schedule = optimizers.WarmupDecaySchedule(
+        cfg.optimizer.learning_rate,
+        cfg.schedule.warmup_steps,
+        cfg.trainer.steps,
+        kind=cfg.schedule.kind,
+        final_learning_rate_fraction=cfg.schedule.final_learning_rate_fraction,
+    )
+    optimizer = optimizers.build_optimizer(
+        model,
+        schedule,
+        weight_decay=cfg.optimizer.weight_decay,
+        beta_1=cfg.optimizer.beta_1,
+        beta_2=cfg.optimizer.beta_2,
+        epsilon=cfg.optimizer.epsilon,
+    )
+    trainer = Trainer(
+        strategy,
+        model,
+        optimizer,
+        gradient_accumulation_steps=cfg.trainer.gradient_accumulation_steps,
+        clip_norm=cfg.optimizer.clip_norm,
+        freeze_encoder=cfg.model.freeze_encoder,
+        jit_compile=cfg.trainer.jit_compile,
+    )
+    manager = checkpoints.CheckpointManager(
+        cfg.run_dir, model, optimizer, keep=cfg.trainer.keep_checkpoints, is_chief=chief
+    )
+    return trainer, manager
 
 
 if __name__ == "__main__":

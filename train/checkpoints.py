@@ -176,8 +176,9 @@ class CheckpointManager:
         if not os.path.isdir(self.checkpoint_dir):
             return []
         by_step = {}
-        # A backup only stands in for a step whose directory is missing.
-        for name in sorted(os.listdir(self.checkpoint_dir), reverse=True):
+        # A backup only stands in for a step whose directory is missing: the
+        # directory's name sorts first, being the start of its backup's.
+        for name in sorted(os.listdir(self.checkpoint_dir)):
             match = STEP_DIR_PATTERN.match(name)
             if match:
                 step = int(match.group(1))

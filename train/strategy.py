@@ -189,3 +189,28 @@ def _tpu_strategy(tpu):
             "VM, or a TPU name or grpc:// address reachable from this machine."
         ) from error
     return tf.distribute.TPUStrategy(resolver)
+
+
+def any_worker(strategy, flag):
+    """Whether `flag` is true on any worker; every worker gets the same answer.
+
+    Only MultiWorkerMirroredStrategy spans processes; elsewhere this
+    process is the only one and `flag` is the answer.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return bool(flag)
+    votes = strategy.run(lambda: tf.constant(float(flag)))
+    return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, votes, axis=None) > 0)
+
+
+def gather_from_workers(strategy, row):
+    """Every worker's `row` (a 1-D NumPy array of one length), as a 2-D array.
+
+    Under MultiWorkerMirroredStrategy an all-gather, so every worker must
+    call it; its replicas on one worker give copies of that worker's row.
+    Elsewhere, this process's row alone.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return row[None]
+    rows = strategy.run(lambda: tf.constant(row)[None])
+    return strategy.gather(rows, axis=0).numpy()

@@ -25,6 +25,7 @@ import logging
 import netrc
 import os
 import platform
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -42,6 +43,9 @@ WANDB_MODES = ("online", "offline", "disabled")
 # Predictions the console prints; the other backends get them all.
 CONSOLE_PREDICTIONS = 5
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+# Names of keys and environment variables whose values are secrets.
+SECRET_NAME = re.compile(r"(api_?key|_key$|^key$|token|secret|password|passwd|credential)", re.I)
+REDACTED = "<redacted>"
 
 
 class Tracker:
@@ -90,19 +94,28 @@ class Tracker:
             run_name = run_name or os.path.basename(os.path.abspath(self.run_dir))
             self._backends.append(WandbBackend(self.run_dir, project, run_name, wandb_mode))
 
-    def log_config(self, config, git_commit=None):
-        """Records the resolved configuration and the code's git commit.
+    def log_config(self, config):
+        """Records the resolved configuration and the code's git state.
 
-        Writes run.json in the run directory and sends both to the backends.
-        `git_commit` defaults to `git rev-parse HEAD` of this code's
-        repository (None outside one).
+        Writes run.json in the run directory (see `run_record`) and sends it
+        to the backends.
         """
         if not self.is_chief:
             return
-        record = run_record(config, git_commit)
-        write_json(os.path.join(self.run_dir, RUN_FILE), record)
+        self._record = run_record(config)
+        self._write_record()
         for backend in self._backends:
-            backend.log_config(record)
+            backend.log_config(self._record)
+
+    def log_summary(self, summary):
+        """Adds the run's end-of-run summary (JSON values) to run.json."""
+        if not self.is_chief:
+            return
+        self._record = {**self._record, **summary}
+        self._write_record()
+
+    def _write_record(self):
+        write_json(os.path.join(self.run_dir, RUN_FILE), self._record)
 
     def log_metrics(self, step, metrics):
         """Logs scalars (numbers, NumPy or tensor scalars) at `step`."""
@@ -133,19 +146,47 @@ class Tracker:
         self.close()
 
 
-def run_record(config, git_commit=None):
-    """What run.json holds: the config, the code's commit, when and where."""
-    git = {"git_commit": git_commit, "git_dirty": None}
-    if git_commit is None:
-        git = current_git_state(os.path.dirname(os.path.abspath(__file__)))
+def run_record(config):
+    """What run.json holds: the config, the code's git commit (40 hex digits)
+    and whether it had uncommitted changes, when and where."""
     return {
-        "config": config,
-        **git,
+        "config": redact_secrets(config),
+        **current_git_state(os.path.dirname(os.path.abspath(__file__))),
         "started_at": _now(),
         "host": platform.node(),
-        "command": sys.argv,
+        "command": redact_secrets(sys.argv),
         "versions": _versions(),
     }
+
+
+def redact_secrets(value, environ=None):
+    """`value` (JSON-like) with every secret replaced by `REDACTED`.
+
+    A secret is the value of a key named like one (`SECRET_NAME`: api_key,
+    token, password, ...), a `name=value` string with such a name (a command
+    line override), or the value of an environment variable named like one
+    (WANDB_API_KEY, HF_TOKEN, KAGGLE_KEY, ...) wherever it appears, since an
+    override can carry it under any name.
+    """
+    environ = os.environ if environ is None else environ
+    secrets = [v for k, v in environ.items() if SECRET_NAME.search(k) and len(v) >= 4]
+
+    def redact(item, name=""):
+        if SECRET_NAME.search(name) and item is not None:
+            return REDACTED
+        if isinstance(item, dict):
+            return {key: redact(inner, str(key)) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [redact(inner) for inner in item]
+        if isinstance(item, str):
+            key, equals, _ = item.partition("=")
+            if equals and SECRET_NAME.search(key):
+                return f"{key}={REDACTED}"
+            for secret in secrets:
+                item = item.replace(secret, REDACTED)
+        return item
+
+    return redact(value)
 
 
 def current_git_state(directory):
@@ -337,14 +378,21 @@ class WandbBackend:
         self.run.define_metric("*", step_metric="step")
 
     def _init(self, run_dir, project, run_name, run_id, mode):
-        return self._wandb.init(
-            project=project,
-            name=run_name,
-            id=run_id,
-            resume="allow",
-            dir=run_dir,
-            settings=self._wandb.Settings(mode=mode),
-        )
+        # wandb records the command line in its metadata when it starts;
+        # an override may carry a secret.
+        argv = sys.argv
+        sys.argv = redact_secrets(argv)
+        try:
+            return self._wandb.init(
+                project=project,
+                name=run_name,
+                id=run_id,
+                resume="allow",
+                dir=run_dir,
+                settings=self._wandb.Settings(mode=mode),
+            )
+        finally:
+            sys.argv = argv
 
     def log_config(self, record):
         self.run.config.update(

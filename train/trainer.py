@@ -11,7 +11,10 @@ One `Trainer.train_step(batch)` is one optimizer update:
    the mean loss per target token of the global batch, however the batch is
    split.
 3. One all-reduce sums the gradients over replicas; the sum is clipped by
-   its global norm and applied by the optimizer on every replica alike.
+   its global norm and applied by the optimizer on every replica alike,
+   unless the loss or the gradient is not finite: then the update is skipped
+   (weights, optimizer moments and schedule untouched) and reported, and
+   `SkippedUpdates` stops a run whose updates keep being skipped.
 
 The forward and backward passes can be compiled with XLA (`jit_compile`).
 Keras's `fit` is not used: it breaks under MultiWorkerMirroredStrategy
@@ -136,11 +139,15 @@ class Trainer:
 
         "loss": mean cross-entropy per target token of the global batch,
         "learning_rate": the rate this update used, "grad_norm": global norm
-        of the gradient before clipping (inf or nan when float16 overflowed,
-        and the loss-scaling optimizer skipped the update), "target_tokens"
-        and "examples": counts in the global batch.
+        of the gradient before clipping, "target_tokens" and "examples":
+        counts in the global batch, "skipped_update": 1.0 when the loss or
+        the gradient was not finite and the update was skipped (under
+        float16, the loss scaler's overflow skips too), else 0.0.
+
+        A batch may carry a third element (example information for the
+        host, see `train.data`); only `(x, y)` reaches the replicas.
         """
-        metrics = self._distributed_step(distributed_batch)
+        metrics = self._distributed_step(distributed_batch[:2])
         return {name: float(value) for name, value in metrics.items()}
 
     def _variables_to_train(self):
@@ -171,14 +178,48 @@ class Trainer:
         gradients, grad_norm = self._clip(gradients)
         # Read before `apply`, which advances the schedule.
         learning_rate = tf.cast(self.optimizer.learning_rate, "float32")
-        self.optimizer.apply(gradients, self.trainable_variables)
+        finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        self._apply_if(finite, gradients)
         return {
             "loss": loss,
             "learning_rate": learning_rate,
             "grad_norm": grad_norm,
             "target_tokens": global_tokens,
             "examples": global_examples,
+            "skipped_update": 1.0 - tf.cast(finite, "float32"),
         }
+
+    def _apply_if(self, finite, gradients):
+        """Applies `gradients` on every replica when `finite` (the same on all).
+
+        The loss-scaling optimizer (float16) skips non-finite updates itself,
+        and lowers its scale. Elsewhere the condition must be taken in a
+        cross-replica context under strategies whose `apply` merges replicas
+        (MirroredStrategy): a branch that merges inside a replica-context
+        condition is not supported.
+        """
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            self.optimizer.apply(gradients, self.trainable_variables)
+            return
+
+        def apply(*gradients):
+            self.optimizer.apply(list(gradients), self.trainable_variables)
+            return tf.constant(True)
+
+        def apply_on_every_replica(strategy, finite, gradients):
+            def apply_everywhere():
+                strategy.extended.call_for_each_replica(apply, args=tuple(gradients))
+                return tf.constant(True)
+
+            # Every replica computed `finite` from all-reduced sums: take one.
+            finite = strategy.experimental_local_results(finite)[0]
+            tf.cond(finite, apply_everywhere, lambda: tf.constant(False))
+
+        replica = tf.distribute.get_replica_context()
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(finite, lambda: apply(*gradients), lambda: tf.constant(False))
+        else:
+            replica.merge_call(apply_on_every_replica, args=(finite, gradients))
 
     def _split_into_micro_batches(self, x, y):
         """(batch, ...) tensors as (accumulation steps, micro-batch, ...)."""

@@ -40,20 +40,24 @@ WHISPER_SAMPLING_RATE = 16000
 # their full scale would turn into silence.
 PCM_BITS = {"int8": 8, "int16": 16, "int32": 32, "uint8": 8, "uint16": 16, "uint32": 32}
 
-# What `AudioLoadError.kind` says.
-MISSING = "missing"
-UNREADABLE = "unreadable"
-EMPTY = "empty"
-NON_FINITE = "non_finite"
+# What `AudioLoadError.kind` says, one stable name per reason.
+MISSING = "missing"  # No such file.
+NOT_A_FILE = "not_a_file"  # A directory, a device or a pipe, not a regular file.
+UNREADABLE = "unreadable"  # Bytes libsndfile cannot decode: not audio, or a damaged header.
+EMPTY_FILE = "empty_file"  # Zero bytes: usually a failed download or copy.
+EMPTY = "empty"  # It decodes, but holds no samples (a header and nothing after it).
+NON_FINITE = "non_finite"  # NaN or infinite samples.
+KINDS = (MISSING, NOT_A_FILE, UNREADABLE, EMPTY_FILE, EMPTY, NON_FINITE)
 
 
 class AudioLoadError(OSError):
-    """Audio that is missing, unreadable, empty or not finite.
+    """Audio that is missing, not a file, unreadable, empty or not finite.
 
     Attributes:
         path: the file, as given (or a name for in-memory audio).
         reason: what is wrong with it, in words.
-        kind: which reason: `MISSING`, `UNREADABLE`, `EMPTY` or `NON_FINITE`.
+        kind: which reason, one of `KINDS`: `MISSING`, `NOT_A_FILE`,
+            `UNREADABLE`, `EMPTY_FILE`, `EMPTY` or `NON_FINITE`.
     """
 
     def __init__(self, path, reason, kind=UNREADABLE):
@@ -76,16 +80,22 @@ def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
         [-1, 1); float files keep their values.
 
     Raises:
-        AudioLoadError: the file is missing, is not audio libsndfile can
-            read, holds no samples, or holds NaN or infinite samples.
+        AudioLoadError: the file is missing (`MISSING`), is a directory or
+            another non-regular file (`NOT_A_FILE`), has zero bytes
+            (`EMPTY_FILE`), is not audio libsndfile can read
+            (`UNREADABLE`), holds no samples (`EMPTY`), or holds NaN or
+            infinite samples (`NON_FINITE`).
     """
     path = os.fsdecode(path)
     if not os.path.exists(path):
         raise AudioLoadError(path, "no such file", MISSING)
     if os.path.isdir(path):
-        raise AudioLoadError(path, "it is a directory")
+        raise AudioLoadError(path, "it is a directory", NOT_A_FILE)
+    if not os.path.isfile(path):
+        # A pipe or a device: reading one could block or never end.
+        raise AudioLoadError(path, "it is not a regular file", NOT_A_FILE)
     if os.path.getsize(path) == 0:
-        raise AudioLoadError(path, "the file is empty", EMPTY)
+        raise AudioLoadError(path, "the file is empty", EMPTY_FILE)
     return _decode(path, path, sampling_rate)
 
 
@@ -96,9 +106,12 @@ def decode_audio(data, sampling_rate=WHISPER_SAMPLING_RATE, name="<bytes>"):
         data: the encoded file's bytes.
         sampling_rate: int. Rate of the returned waveform, in Hz.
         name: what error messages call the audio, e.g. its URL.
+
+    Raises:
+        AudioLoadError: `data` is empty (`EMPTY_FILE`), or as `load_audio`.
     """
     if len(data) == 0:
-        raise AudioLoadError(name, "there are no bytes to decode", EMPTY)
+        raise AudioLoadError(name, "there are no bytes to decode", EMPTY_FILE)
     return _decode(io.BytesIO(data), name, sampling_rate)
 
 

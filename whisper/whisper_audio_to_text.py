@@ -16,6 +16,9 @@ from whisper.whisper_audio_converter import WhisperAudioConverter
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
 
+# The settings task.json stores; the only keys it may hold.
+GENERATION_KEYS = ("language", "task", "suppress_tokens", "begin_suppress_tokens")
+
 
 @keras.saving.register_keras_serializable(package="whisper")
 class WhisperAudioToText(keras.Model):
@@ -262,17 +265,12 @@ class WhisperAudioToText(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("backbone", "tokenizer", "audio_converter"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key, part_class in _PARTS.items():
+            config[key] = _deserialize_part(config[key], key, part_class)
         return cls(**config)
 
     def _generation_config(self):
-        return {
-            "language": self.language,
-            "task": self.task,
-            "suppress_tokens": self.suppress_tokens,
-            "begin_suppress_tokens": self.begin_suppress_tokens,
-        }
+        return {key: getattr(self, key) for key in GENERATION_KEYS}
 
     def save_to_preset(self, preset_dir):
         """Writes the backbone, tokenizer, audio converter and task.json."""
@@ -352,13 +350,38 @@ class WhisperAudioToText(keras.Model):
         settings = {}
         task_path = os.path.join(preset_dir, preset_io.TASK_CONFIG_FILE)
         if os.path.exists(task_path):
-            settings = preset_io.read_serialized(task_path, cls)
+            settings = preset_io.read_serialized(task_path, cls, allowed_keys=GENERATION_KEYS)
         return cls(
             backbone,
             tokenizer=WhisperTokenizer.from_preset(preset_dir),
             audio_converter=_audio_converter(preset_dir, backbone, audio_converter),
             **{**settings, **kwargs},
         )
+
+
+_PARTS = {
+    "backbone": WhisperBackbone,
+    "tokenizer": WhisperTokenizer,
+    "audio_converter": WhisperAudioConverter,
+}
+
+
+def _deserialize_part(serialized, key, part_class):
+    """A part of the task's Keras config, which must describe `part_class`.
+
+    Checked before Keras deserializes it (in safe mode), so that a config
+    never builds another class in its place.
+    """
+    if serialized is None and part_class is WhisperTokenizer:
+        return None
+    registered_name = serialized.get("registered_name") if isinstance(serialized, dict) else None
+    expected = keras.saving.get_registered_name(part_class)
+    if registered_name != expected:
+        raise ValueError(
+            f"WhisperAudioToText's config gives '{key}' registered_name "
+            f"{registered_name!r}; it must be {expected!r}."
+        )
+    return keras.saving.deserialize_keras_object(serialized)
 
 
 def _audio_converter(preset_dir, backbone, audio_converter):

@@ -21,12 +21,33 @@ MULTILINGUAL_VOCABULARY_SIZE = 51865
 LARGE_V3_VOCABULARY_SIZE = 51866
 ENGLISH_DATA = "trained on 438,000 hours of labelled English speech"
 MULTILINGUAL_DATA = "trained on 680,000 hours of labelled multilingual speech"
+# Feature frames of Whisper's 30 s window (100 a second).
+WINDOW_FRAMES = 3000
 ARCHITECTURE_DEFAULTS = {
     "num_mels": 80,
     "dropout": 0.0,
-    "max_encoder_sequence_length": 3000,
+    "max_encoder_sequence_length": WINDOW_FRAMES,
     "max_decoder_sequence_length": 448,
 }
+# WhisperBackbone's architecture arguments (its constructor's, less dtype),
+# for checks that run before Keras is imported.
+REQUIRED_ARCHITECTURE_ARGUMENTS = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+)
+ARCHITECTURE_ARGUMENTS = (
+    *REQUIRED_ARCHITECTURE_ARGUMENTS,
+    *ARCHITECTURE_DEFAULTS,
+    "num_decoder_layers",
+)
+# Keys every serialized Keras layer's config carries besides its
+# constructor's arguments: in a preset's config.json, not architecture.
+LAYER_CONFIG_KEYS = ("name", "trainable", "dtype")
+# Mel bins of OpenAI's checkpoints: 80, and 128 from large-v3 on.
+MEL_BIN_COUNTS = (80, 128)
 # OpenAI's sizes: (layers, heads, hidden width); the feedforward is 4x wider.
 SIZES = {
     "tiny": (4, 6, 384),

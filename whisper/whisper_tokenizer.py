@@ -454,7 +454,9 @@ class WhisperTokenizer:
                 as `sequence_length`.
         """
         preset_dir = resolve_preset(preset, backbone_presets)
-        config = read_serialized(os.path.join(preset_dir, config_file), cls)
+        config_path = os.path.join(preset_dir, config_file)
+        config = read_serialized(config_path, cls)
+        _check_config_file_name(config_path, config.get("config_file", config_file))
         asset_dir = os.path.join(preset_dir, _asset_dir(config_file))
         assets = {
             "vocabulary": _existing_asset(asset_dir, VOCABULARY_FILE, preset),
@@ -647,6 +649,16 @@ def _asset_dir(config_file):
     # tokenizer.json -> assets/tokenizer.
     assets_root = os.path.dirname(TOKENIZER_ASSET_DIR)
     return os.path.join(assets_root, config_file.split(".")[0])
+
+
+def _check_config_file_name(path, config_file):
+    # `save_to_preset` writes to preset_dir/config_file: a path there would
+    # let a crafted file make a later save write outside the preset.
+    if not isinstance(config_file, str) or os.path.basename(config_file) != config_file:
+        raise PresetError(
+            f"'{path}' sets config_file {config_file!r}; it must be a file name "
+            f"such as '{TOKENIZER_CONFIG_FILE}', without a directory."
+        )
 
 
 def _existing_asset(asset_dir, file_name, preset):

@@ -24,6 +24,7 @@ from whisper.convert.transformers_reader import is_transformers_checkpoint
 from whisper.convert.transformers_reader import read_transformers_checkpoint
 from whisper.preset_io import PresetError
 from whisper.preset_io import is_keras_hub_preset
+from whisper.preset_io import refuse_unsafe_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +68,16 @@ CHECKPOINT_FORMATS = (
 
 
 def detect_format(directory):
-    """The `CheckpointFormat` of `directory`; a `PresetError` if none fits."""
+    """The `CheckpointFormat` of `directory`; a `PresetError` if none fits.
+
+    A directory holding only pickles (pytorch_model.bin, *.pt) gets an
+    `UnsafePresetError` that names them: they are never unpickled.
+    """
     for checkpoint_format in CHECKPOINT_FORMATS:
         if checkpoint_format.detect(directory):
             return checkpoint_format
     kinds = ", ".join(checkpoint_format.description for checkpoint_format in CHECKPOINT_FORMATS)
+    refuse_unsafe_files(directory, kinds)
     raise PresetError(f"'{directory}' holds none of the checkpoint formats read here: {kinds}.")
 
 

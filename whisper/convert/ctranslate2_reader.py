@@ -24,6 +24,7 @@ from whisper.convert.imported_checkpoint import read_tokenizer_json
 from whisper.convert.keras_hub_layout import keras_hub_layout
 from whisper.convert.torch_layout import from_torch
 from whisper.json_io import read_json
+from whisper.preset_io import PresetError
 
 MODEL_FILE = "model.bin"
 CONFIG_FILE = "config.json"
@@ -100,7 +101,14 @@ ATTENTION_LINEARS = {
 }
 
 
-class CTranslate2FormatError(ValueError):
+# How a pickle (protocol 2 and later) and a zip archive, PyTorch's format since
+# 1.6, begin: a pytorch_model.bin renamed model.bin is named as such, not
+# unpickled. A CTranslate2 file begins with its version, a small uint32.
+PICKLE_MAGIC = b"\x80"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class CTranslate2FormatError(PresetError):
     """A CTranslate2 model that cannot be read as a Whisper model."""
 
 
@@ -143,6 +151,8 @@ def read_model_bin(model_path):
     scalars (flags, head counts) as they were stored.
     """
     with open(model_path, "rb") as file:
+        _refuse_pickle(file.read(len(ZIP_MAGIC)), model_path)
+        file.seek(0)
         reader = _BinaryReader(file, model_path)
         version = reader.uint32()
         if version not in SUPPORTED_BINARY_VERSIONS:
@@ -164,6 +174,16 @@ def read_model_bin(model_path):
     variables = _dequantized(variables, model_path)
     _resolve_aliases(variables, aliases, model_path)
     return variables
+
+
+def _refuse_pickle(head, model_path):
+    if head.startswith(PICKLE_MAGIC) or head == ZIP_MAGIC:
+        raise CTranslate2FormatError(
+            f"'{model_path}' is a pickle or a PyTorch zip archive, not a CTranslate2 "
+            f"model.bin; it is never unpickled, because unpickling runs code stored "
+            f"in the file. Convert the model with ct2-transformers-converter, or "
+            f"load its safetensors transformers checkpoint."
+        )
 
 
 class _BinaryReader:

@@ -30,9 +30,17 @@ import h5py
 import numpy as np
 
 from whisper.convert.keras_hub_layout import keras_hub_layout
+from whisper.preset_io import PresetError
+from whisper.preset_io import refuse_unsafe_files
 
 FUSED_SELF_ATTENTION = ("query", "key", "value")
 FUSED_CROSS_KEY_VALUE = ("key", "value")
+# Weights are numbers: float, signed or unsigned integer datasets.
+NUMERIC_KINDS = "fiu"
+# HDF5's built-in filters (deflate, shuffle, fletcher32, szip, nbit,
+# scaleoffset) and h5py's lzf. Any other id would make HDF5 load a filter
+# plugin, a shared library, to read the dataset.
+BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 
 
 class VariableMap:
@@ -126,24 +134,62 @@ def save_keras_hub_weights(backbone, path):
 
 
 def load_keras_hub_weights(backbone, path):
-    """Assigns the weights stored at `path` (keras_hub's layout) to `backbone`."""
+    """Assigns the weights stored at `path` (keras_hub's layout) to `backbone`.
+
+    Only numeric datasets reached by hard links are read; links are not
+    followed, and a dataset stored outside the file or needing a filter
+    plugin is refused, as is a file that is not HDF5 (a pickle is never
+    unpickled).
+    """
     if not os.path.exists(path):
+        refuse_unsafe_files(os.path.dirname(path), f"keras_hub's '{os.path.basename(path)}'")
         raise FileNotFoundError(f"Weights file '{path}' does not exist.")
-    with h5py.File(path, "r") as file:
-        arrays = {name: file[name][()] for name in _dataset_paths(file)}
+    try:
+        file = h5py.File(path, "r")
+    except OSError as error:
+        raise PresetError(
+            f"Weights file '{path}' is not an HDF5 file ({error}); keras_hub's "
+            f"model.weights.h5 is one, and weights are never read from pickles."
+        ) from None
+    with file:
+        arrays = {name: _read_dataset(path, name, file[name]) for name in _dataset_paths(file)}
     assign_keras_hub_arrays(backbone, arrays, f"Weights file '{path}'")
 
 
 def _dataset_paths(file):
+    # visititems follows hard links only: soft and external links are skipped.
     paths = set()
     file.visititems(lambda name, item: paths.add(name) if isinstance(item, h5py.Dataset) else None)
     return paths
 
 
+def _read_dataset(path, name, dataset):
+    """The values of a dataset that is plain numbers stored inside the file."""
+    filters = _filter_ids(dataset)
+    problem = None
+    if dataset.dtype.kind not in NUMERIC_KINDS:
+        problem = f"holds {dataset.dtype} values; weights are float or integer arrays"
+    elif dataset.external or dataset.is_virtual:
+        problem = "is stored outside the file (external or virtual dataset)"
+    elif not filters <= BUILTIN_FILTERS:
+        problem = (
+            f"needs HDF5 filter plugins {sorted(filters - BUILTIN_FILTERS)}; only "
+            f"HDF5's built-in filters and lzf {sorted(BUILTIN_FILTERS)} are read"
+        )
+    if problem:
+        raise PresetError(f"Weights file '{path}': dataset '{name}' {problem}.")
+    return dataset[()]
+
+
+def _filter_ids(dataset):
+    plist = dataset.id.get_create_plist()
+    return {plist.get_filter(index)[0] for index in range(plist.get_nfilters())}
+
+
 def _check_same_datasets(source, expected, stored):
     missing, unexpected = sorted(expected - stored), sorted(stored - expected)
     if missing or unexpected:
-        raise ValueError(
+        raise PresetError(
             f"{source} does not match this architecture: "
             f"{len(missing)} missing datasets {missing[:5]}, "
             f"{len(unexpected)} unexpected datasets {unexpected[:5]}. "
@@ -154,7 +200,7 @@ def _check_same_datasets(source, expected, stored):
 def _checked(source, spec, array):
     array = np.asarray(array)
     if array.shape != spec.shape:
-        raise ValueError(
+        raise PresetError(
             f"{source}: dataset '{spec.path}' has shape {array.shape}, "
             f"this architecture expects {spec.shape}."
         )

@@ -6,6 +6,11 @@ token suppression the checkpoint decodes with. Weights are read with
 safetensors' NumPy API, one tensor at a time when the backbone asks for it;
 torch is never needed.
 
+Nothing in the directory runs: pickled weights (pytorch_model.bin) are
+refused, never unpickled, and transformers is never imported, so the
+`auto_map` and `trust_remote_code` of a config.json, and any Python file
+beside it, are ignored; only the numeric keys below are read.
+
 Example:
 
 ```python
@@ -34,6 +39,7 @@ from whisper.convert.torch_layout import from_torch
 from whisper.convert.torch_layout import torch_shape
 from whisper.json_io import read_json
 from whisper.preset_io import PresetError
+from whisper.preset_io import refuse_unsafe_files
 from whisper.special_tokens import TASKS
 from whisper.special_tokens import is_english_only_vocabulary
 from whisper.special_tokens import language_code
@@ -189,26 +195,43 @@ def _stored_tensors(path):
     elif os.path.isfile(index):
         files = _shard_files(path, index)
     else:
-        raise PresetError(
-            f"'{path}' has no {hf.WEIGHTS_FILE} nor {hf.WEIGHTS_INDEX_FILE}. Only "
-            f"safetensors weights are read; save a checkpoint with other "
-            f"weights (pytorch_model.bin) again with transformers' "
-            f"save_pretrained(path, safe_serialization=True)."
+        readable = (
+            f"safetensors weights ({hf.WEIGHTS_FILE} or {hf.WEIGHTS_INDEX_FILE}); save "
+            f"the checkpoint again with transformers' "
+            f"save_pretrained(path, safe_serialization=True)"
         )
+        refuse_unsafe_files(path, readable)
+        raise PresetError(f"'{path}' has none of the weights read here: {readable}.")
     tensors = {}
     for file in files:
-        with safetensors.safe_open(file, framework="np") as stored:
-            for name in stored.keys():
-                tensor = stored.get_slice(name)
-                tensors[name] = _StoredTensor(file, name, tensor.get_shape(), tensor.get_dtype())
+        for name, shape, dtype in _tensor_headers(file):
+            tensors[name] = _StoredTensor(file, name, shape, dtype)
     return tensors
+
+
+def _tensor_headers(file):
+    """[(name, shape, dtype)] of a safetensors file; a clear error for any other file."""
+    try:
+        with safetensors.safe_open(file, framework="np") as stored:
+            slices = [(name, stored.get_slice(name)) for name in stored.keys()]
+            return [(name, part.get_shape(), part.get_dtype()) for name, part in slices]
+    except (safetensors.SafetensorError, OSError) as error:
+        # A pickle renamed model.safetensors lands here too; it is never unpickled.
+        raise PresetError(
+            f"'{file}' is not a safetensors file ({error}); only safetensors weights are read."
+        ) from None
 
 
 def _shard_files(path, index):
     weight_map = read_json(index, error=PresetError).get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise PresetError(f"'{index}' has no weight_map of tensor names to files.")
-    files = [os.path.join(path, shard) for shard in sorted(set(weight_map.values()))]
+    shards = list(weight_map.values())
+    # Shards lie beside the index; a path would read files outside the checkpoint.
+    outside = [s for s in shards if not isinstance(s, str) or os.path.basename(s) != s]
+    if outside:
+        raise PresetError(f"'{index}' lists shards that are not file names: {outside}.")
+    files = [os.path.join(path, shard) for shard in sorted(set(shards))]
     absent = [file for file in files if not os.path.isfile(file)]
     if absent:
         raise PresetError(f"'{index}' lists shards that do not exist: {absent}.")

@@ -1,0 +1,65 @@
+"""What a pipeline reports about its records: ids, and which were dropped.
+
+Every record of a shard's stream gets a position (its index in the
+shuffled, repeated stream of the shard's examples), which travels with it
+into the batch (int64, which every device can hold, unlike strings). The
+pipeline notes here each position's example id and each position it drops
+(an unusable transcript, unreadable audio, a clip too long, non-finite
+features). From these the host knows exactly where the stream stands after
+any batch (`StreamPosition`), and can name a batch's examples.
+
+Only the newest `capacity` ids are kept; a batch's records are always among
+them, since batches form within a bounded distance of their records.
+
+Example:
+
+```python
+from data_pipelines.record_log import RecordLog
+
+log = RecordLog(capacity=2)
+for position, example_id in enumerate(["a", "b", "c"]):
+    log.add(position, example_id)
+log.drop(1)
+log.ids([1, 2, 0])  # ["b", "c", "position 0"]
+log.take_dropped(through=2)  # {1}
+```
+"""
+
+import collections
+import threading
+
+
+class RecordLog:
+    """Thread-safe ids of the newest record positions, and dropped positions.
+
+    tf.data's threads add and drop; the training loop reads.
+    """
+
+    def __init__(self, capacity=1 << 16):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._ids = collections.OrderedDict()
+        self._dropped = set()
+
+    def add(self, position, example_id):
+        with self._lock:
+            self._ids[int(position)] = example_id
+            if len(self._ids) > self.capacity:
+                self._ids.popitem(last=False)
+
+    def drop(self, position):
+        """Notes that the record at `position` will be in no batch."""
+        with self._lock:
+            self._dropped.add(int(position))
+
+    def take_dropped(self, through):
+        """Removes and returns the dropped positions up to `through`."""
+        with self._lock:
+            taken = {p for p in self._dropped if p <= through}
+            self._dropped -= taken
+            return taken
+
+    def ids(self, positions):
+        """The ids at `positions`; `"position N"` for one no longer kept."""
+        with self._lock:
+            return [self._ids.get(int(p), f"position {int(p)}") for p in positions]

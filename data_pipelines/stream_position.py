@@ -1,0 +1,82 @@
+"""Where a training pipeline's record stream stands, to resume without replay.
+
+Resuming by replaying the batches a run has consumed would decode every
+clip again: hours at step 100,000. Instead the position is kept at the
+record level. A `StreamState` says, after `batches` batches, which record
+comes next (`next_position`) and which earlier records were read but are in
+no batch yet (`pending`: with clip-length windows, records wait in their
+length bucket until it fills). A pipeline built from a state reads the
+shard's examples without decoding them up to `next_position` (whole epochs
+are skipped by counting), yields the pending records first, then continues,
+so every batch is the one the uninterrupted run would have made.
+
+`StreamPosition` keeps the state on the host as batches are consumed,
+from each batch's record positions and the positions the pipeline dropped
+(see `RecordLog`). Batches are emitted when the record that completes them
+arrives, in stream order, so a batch's highest position is the last record
+read when it was made; every earlier record is in a batch, dropped, or
+pending.
+
+Example:
+
+```python
+from data_pipelines.record_log import RecordLog
+from data_pipelines.stream_position import StreamPosition
+
+log = RecordLog()
+stream = StreamPosition(log)
+log.drop(1)  # position 1 was unreadable
+stream.consume([0, 3])  # a batch made of records 0 and 3
+stream.state()  # StreamState(batches=1, next_position=4, pending=(2,))
+```
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamState:
+    """A pipeline's place in its record stream; JSON-able through `to_json`."""
+
+    batches: int = 0
+    next_position: int = 0
+    pending: tuple = ()
+
+    def to_json(self):
+        return {
+            "batches": self.batches,
+            "next_position": self.next_position,
+            "pending": list(self.pending),
+        }
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(int(data["batches"]), int(data["next_position"]), tuple(data["pending"]))
+
+
+class StreamPosition:
+    """Follows a pipeline's `StreamState` as its batches are consumed, in order."""
+
+    def __init__(self, record_log, state=StreamState()):
+        self.record_log = record_log
+        self.batches = state.batches
+        self.next_position = state.next_position
+        self.pending = set(state.pending)
+
+    def consume(self, positions):
+        """Notes one batch, given its rows' record positions."""
+        positions = {int(p) for p in positions}
+        last = max(positions)
+        if last < self.next_position:
+            raise ValueError(
+                f"A batch whose last record {last} precedes position {self.next_position}: "
+                "batches must be consumed in the order the pipeline made them."
+            )
+        read = set(range(self.next_position, last + 1))
+        read -= self.record_log.take_dropped(through=last)
+        self.pending = (self.pending | read) - positions
+        self.next_position = last + 1
+        self.batches += 1
+
+    def state(self):
+        return StreamState(self.batches, self.next_position, tuple(sorted(self.pending)))

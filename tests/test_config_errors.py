@@ -1,0 +1,147 @@
+"""Bad configurations on the command line: one line on stderr, no traceback, no model.
+
+Each case is the real `python -m train` process with one bad value. The
+first group fails in validation, before TensorFlow is imported; the second
+needs the strategy or the tokenizer, and fails before the model is built.
+"""
+
+import pytest
+import train_cli
+from train_cli import MODEL_BUILT
+
+BEFORE_TENSORFLOW = [
+    (["optimizer.beta_1=1.5"], "optimizer.beta_1"),
+    (["optimizer.beta_2=1.0"], "optimizer.beta_2"),
+    (["optimizer.epsilon=0"], "optimizer.epsilon"),
+    (["optimizer.learning_rate=-1e-4"], "optimizer.learning_rate"),
+    (["optimizer.weight_decay=-0.1"], "optimizer.weight_decay"),
+    (["optimizer.clip_norm=0"], "optimizer.clip_norm"),
+    (["schedule.warmup_steps=1000"], "schedule.warmup_steps"),
+    (["schedule.final_learning_rate_fraction=2"], "schedule.final_learning_rate_fraction"),
+    (["schedule.kind=exponential"], "schedule.kind"),
+    (["trainer.steps=0"], "trainer.steps"),
+    (["trainer.gradient_accumulation_steps=3"], "trainer.global_batch_size"),
+    (["trainer.keep_checkpoints=0"], "trainer.keep_checkpoints"),
+    (["trainer.max_decode_length=500"], "trainer.max_decode_length"),
+    (["tracker.backends=[console,mlflow]"], "tracker.backends"),
+    (["tracker.log_every_steps=0"], "tracker.log_every_steps"),
+    (["strategy.kind=gpu"], "strategy.kind"),
+    (["strategy.num_cpu_devices=2"], "strategy.num_cpu_devices"),
+    (["strategy=multi_worker"], "strategy.kind"),
+    (["data.max_label_tokens=1000"], "data.max_label_tokens"),
+    (["data.max_audio_seconds=45"], "data.max_audio_seconds"),
+    (["data.min_audio_seconds=20", "data.max_audio_seconds=10"], "data.min_audio_seconds"),
+    (["data.shuffle_buffer=-1"], "data.shuffle_buffer"),
+    (["data.source=s3"], "data.source"),
+    (["seed=-1"], "seed"),
+    (["model.architecture.num_mels=100"], "model.architecture.num_mels"),
+    (["model.architecture.num_heads=3"], "model.architecture.num_heads"),
+    (["model.architecture.hidden_dim=0"], "model.architecture.hidden_dim"),
+    (["+model.architecture.dropout=1.5"], "model.architecture.dropout"),
+    (["+model.architecture.depth=3"], "model.architecture.depth"),
+    (
+        ["data.clip_length_windows=false", "model.architecture.max_encoder_sequence_length=1000"],
+        "model.architecture.max_encoder_sequence_length",
+    ),
+    (["model.language=klingon"], "model.language"),
+    (["model.task=summarize"], "model.task"),
+    (["model.dtype=float8"], "model.dtype"),
+    (["model.load_weights=true"], "model.load_weights"),
+    (["model.tokenizer=/no/such/tokenizer.json"], "model.tokenizer"),
+    (["model.tokenizer=null"], "model.tokenizer"),
+    (
+        ["model.preset=/no/such/preset", "model.architecture=null", "model.load_weights=true"],
+        "model.preset",
+    ),
+    (["+preset=whisper_base_en"], "model.preset"),
+    (
+        [
+            "+preset=whisper_small_en",
+            "model.load_weights=false",
+            "model.tokenizer=tiny_en",
+            "trainer.max_decode_length=449",
+        ],
+        "trainer.max_decode_length",
+    ),
+    (["data=manifest", "data.train.path=no.jsonl", "data.eval.path=no.jsonl"], "data.train.path"),
+    (
+        ["data=hf_datasets", "data.train.dataset=/no/dir", "data.eval.dataset=/no/dir"],
+        "data.train.dataset",
+    ),
+]
+BEFORE_THE_MODEL = [
+    (["strategy=tpu"], "strategy.kind"),
+    (
+        ["strategy=mirrored", "strategy.num_cpu_devices=2", "trainer.global_batch_size=15"],
+        "trainer.global_batch_size",
+    ),
+    (["model.architecture.vocabulary_size=1000"], "model.architecture.vocabulary_size"),
+    (["model.architecture.vocabulary_size=51865"], "model.architecture.vocabulary_size"),
+    (["model.language=fr"], "model.language"),
+    (["model.task=translate"], "model.task"),
+    (["+data.train.colour=blue"], "data.train"),
+]
+
+
+def run_train(overrides, tmp_path, **environment):
+    return train_cli.run_train(
+        *overrides,
+        "tracker=console",
+        f"run_dir={tmp_path}/run",
+        f"hydra.run.dir={tmp_path}/hydra",
+        timeout=300,
+        **environment,
+    )
+
+
+def assert_one_line_error(completed, key, tmp_path):
+    assert completed.returncode == 2, completed.stdout[-2000:] + completed.stderr[-3000:]
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("Error: ") and key in lines[0], lines[0]
+    assert "Traceback" not in completed.stderr + completed.stdout
+    assert MODEL_BUILT not in completed.stdout
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, key", BEFORE_TENSORFLOW, ids=[" ".join(case[0]) for case in BEFORE_TENSORFLOW]
+)
+def test_a_bad_value_fails_before_tensorflow_in_one_line(overrides, key, tmp_path):
+    completed = run_train(overrides, tmp_path)
+    assert_one_line_error(completed, key, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides, key", BEFORE_THE_MODEL, ids=[" ".join(case[0]) for case in BEFORE_THE_MODEL]
+)
+def test_a_bad_value_fails_before_the_model_in_one_line(overrides, key, tmp_path):
+    completed = run_train(overrides, tmp_path)
+    assert_one_line_error(completed, key, tmp_path)
+
+
+def test_the_line_names_the_value_and_what_is_allowed(tmp_path):
+    line = run_train(["optimizer.beta_1=1.5"], tmp_path).stderr.strip()
+    assert line == (
+        "Error: Config value optimizer.beta_1=1.5 is not allowed: use a number in [0, 1)."
+    )
+
+
+def test_offline_the_preset_error_says_which_override_takes_a_local_directory(tmp_path):
+    line = run_train(["+preset=whisper_base_en"], tmp_path).stderr.strip()
+    assert "model.preset=/path/to/preset" in line and "WHISPER_KERAS_OFFLINE=1" in line
+
+
+def test_hydra_full_error_shows_the_traceback(tmp_path):
+    completed = run_train(["optimizer.beta_1=1.5"], tmp_path, HYDRA_FULL_ERROR="1")
+    assert completed.returncode != 0
+    assert "Traceback" in completed.stderr and "ConfigError" in completed.stderr
+
+
+def test_hydra_reports_unknown_keys_and_wrong_types_itself(tmp_path):
+    for override, key in (("trainer.stepz=3", "stepz"), ("trainer.steps=many", "steps")):
+        completed = run_train([override], tmp_path)
+        assert completed.returncode != 0
+        assert key in completed.stderr and "Traceback" not in completed.stderr
+        assert "HYDRA_FULL_ERROR=1" in completed.stderr

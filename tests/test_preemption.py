@@ -1,0 +1,132 @@
+"""Preemption: SIGTERM saves and exits 0; SIGKILL at any moment, then the same
+command, resumes; an interrupted run ends with the uninterrupted run's weights.
+
+Every run is the real `python -m train` process.
+"""
+
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import h5py
+import numpy as np
+import pytest
+from train_cli import ROOT
+from train_cli import train_command
+from train_cli import train_environment
+
+# Dropout and SpecAugment on, so that their random state must resume too; a
+# checkpoint every step, so that a kill can land anywhere.
+EXACT_RUN = (
+    "debug=fast",
+    "tracker=console",
+    "trainer.steps=10",
+    "trainer.checkpoint_every_steps=1",
+    "trainer.eval_every_steps=100",
+    "data.spec_augment=true",
+    "+model.architecture.dropout=0.1",
+)
+STEP_LINE = re.compile(r"^step (\d+)/\d+ \(\d+%\) \| loss ")
+
+
+class TrainProcess:
+    """A `python -m train` process whose console lines are read as they come."""
+
+    def __init__(self, *overrides):
+        self.lines = []
+        self.process = subprocess.Popen(
+            train_command(*overrides),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=train_environment(),
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def latest_step(self):
+        steps = [int(m.group(1)) for m in map(STEP_LINE.match, list(self.lines)) if m]
+        return max(steps, default=0)
+
+    def wait_for_step(self, step, timeout=600):
+        deadline = time.time() + timeout
+        while self.latest_step() < step:
+            if self.process.poll() is not None or time.time() > deadline:
+                raise AssertionError("\n".join(self.lines[-40:]))
+            time.sleep(0.05)
+
+    def finish(self, timeout=900):
+        status = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=30)
+        return status, "\n".join(self.lines)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_at_the_next_step_exits_0_and_the_same_command_resumes(tmp_path):
+    command = (*EXACT_RUN, "trainer.steps=40", "trainer.checkpoint_every_steps=1000")
+    command = (*command, f"run_dir={tmp_path}")
+    run = TrainProcess(*command)
+    run.wait_for_step(3)
+    run.process.send_signal(signal.SIGTERM)
+    status, output = run.finish()
+    assert status == 0, output[-3000:]
+    stopped = int(re.search(r"Stopped by SIGTERM after step (\d+)", output).group(1))
+    assert stopped >= 3 and "Run the same command to resume." in output
+    assert (tmp_path / "checkpoints" / f"step-{stopped:09d}").is_dir()
+    assert not (tmp_path / "preset").exists()
+
+    status, output = TrainProcess(*command[:-2], "trainer.steps=42", command[-1]).finish()
+    assert status == 0, output[-3000:]
+    assert f"at step {stopped}." in output and "Held-out WER" in output
+
+
+@pytest.mark.slow
+def test_runs_killed_at_random_moments_end_with_the_uninterrupted_weights(tmp_path):
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    status, output = TrainProcess(*EXACT_RUN, f"run_dir={reference}").finish()
+    assert status == 0, output[-3000:]
+
+    randomness = random.Random(8)
+    kills = 0
+    while True:
+        run = TrainProcess(*EXACT_RUN, f"run_dir={interrupted}")
+        if kills == 3:
+            break
+        # Some time after a random step: inside a step, an evaluation or a
+        # checkpoint write.
+        run.wait_for_step(randomness.randint(1, 8))
+        time.sleep(randomness.uniform(0.0, 1.0))
+        run.process.kill()
+        run.finish()
+        kills += 1
+    status, output = run.finish()
+    assert status == 0, output[-3000:]
+    assert output.count("Resumed from") == 1
+    assert_same_weights(reference / "preset", interrupted / "preset")
+
+
+def assert_same_weights(preset_a, preset_b):
+    weights_a = read_weights(preset_a / "model.weights.h5")
+    weights_b = read_weights(preset_b / "model.weights.h5")
+    assert weights_a.keys() == weights_b.keys() and weights_a
+    for name, value in weights_a.items():
+        np.testing.assert_array_equal(value, weights_b[name], err_msg=name)
+
+
+def read_weights(path):
+    weights = {}
+    with h5py.File(path, "r") as file:
+        file.visititems(
+            lambda name, item: (
+                weights.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    return weights

@@ -1,0 +1,451 @@
+"""Checks of a run's configuration: each failure is one line naming the key.
+
+A bad value must cost the user seconds, not a traceback after the model has
+been built, so the checks run as early as what they need allows:
+
+1. `validate(cfg)`: everything the configuration and the files it names
+   decide, before TensorFlow is imported (about a second): known keys,
+   allowed kinds, numeric ranges, the architecture (own or a preset's),
+   presets and data paths that resolve, downloads refused offline.
+2. `check_batch_split(cfg, replicas)`: once the strategy exists.
+3. `check_tokenizer(cfg, tokenizer, vocabulary_size)`: once the tokenizer is
+   loaded, before the model is built: its vocabulary, language and task.
+
+Each raises `ConfigError`; `one_line_errors(ConfigError, status=2)` turns
+it into one line on stderr and exit status 2, unless HYDRA_FULL_ERROR=1 asks
+for the traceback.
+Hydra's own errors (unknown keys, wrong types while composing) stay as Hydra
+prints them. This module imports neither Keras nor TensorFlow.
+
+Example:
+
+```python
+from omegaconf import OmegaConf
+from train.validation import ConfigError, check_range, POSITIVE
+
+cfg = OmegaConf.create({"trainer": {"steps": 0}})
+try:
+    check_range(cfg, "trainer.steps", POSITIVE)
+except ConfigError as error:
+    print(error)  # Config value trainer.steps=0 is not allowed: use a number > 0.
+```
+"""
+
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError
+from omegaconf.errors import ValidationError
+
+from data_pipelines.source_factory import SOURCE_KINDS
+from train.choices import DTYPE_POLICIES
+from train.choices import OFFLINE_TINY_EN
+from train.choices import SCHEDULE_KINDS
+from train.choices import STRATEGY_KINDS
+from train.config import TrainConfig
+from train.tracking import BACKENDS
+from whisper.json_io import read_json
+from whisper.offline import OFFLINE_ENV
+from whisper.offline import downloads_disabled
+from whisper.special_tokens import LANGUAGE_NAMES
+from whisper.special_tokens import TASKS
+from whisper.special_tokens import default_end_of_text_id
+from whisper.special_tokens import language_code
+from whisper.whisper_presets import ARCHITECTURE_ARGUMENTS
+from whisper.whisper_presets import LAYER_CONFIG_KEYS
+from whisper.whisper_presets import MEL_BIN_COUNTS
+from whisper.whisper_presets import REQUIRED_ARCHITECTURE_ARGUMENTS
+from whisper.whisper_presets import WINDOW_FRAMES
+from whisper.whisper_presets import backbone_presets
+
+REMOTE_PREFIXES = ("kaggle://", "hf://")
+
+# Clip-length features are padded to a multiple of this many frames (2 s).
+CLIP_PADDING_FRAMES = 200
+FRAMES_PER_SECOND = 100
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not allowed; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    test: Callable
+    allowed: str
+
+
+POSITIVE = Rule(lambda v: v > 0, "a number > 0")
+NON_NEGATIVE = Rule(lambda v: v >= 0, "a number >= 0")
+POSITIVE_OR_NULL = Rule(lambda v: v is None or v > 0, "null or a number > 0")
+UNIT_INTERVAL_OPEN = Rule(lambda v: 0 <= v < 1, "a number in [0, 1)")
+UNIT_INTERVAL = Rule(lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+RANGES = {
+    "seed": NON_NEGATIVE,
+    "trainer.steps": POSITIVE,
+    "trainer.global_batch_size": POSITIVE,
+    "trainer.gradient_accumulation_steps": POSITIVE,
+    "trainer.eval_every_steps": POSITIVE,
+    "trainer.checkpoint_every_steps": POSITIVE,
+    "trainer.keep_checkpoints": POSITIVE,
+    "trainer.eval_batch_size": POSITIVE,
+    "trainer.max_decode_length": POSITIVE,
+    "trainer.max_skipped_updates_in_a_row": POSITIVE,
+    "optimizer.learning_rate": POSITIVE,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.beta_1": UNIT_INTERVAL_OPEN,
+    "optimizer.beta_2": UNIT_INTERVAL_OPEN,
+    "optimizer.epsilon": POSITIVE,
+    "optimizer.clip_norm": POSITIVE_OR_NULL,
+    "schedule.warmup_steps": NON_NEGATIVE,
+    "schedule.final_learning_rate_fraction": UNIT_INTERVAL,
+    "tracker.log_every_steps": POSITIVE,
+    "strategy.num_cpu_devices": POSITIVE_OR_NULL,
+    "data.min_audio_seconds": NON_NEGATIVE,
+    "data.max_audio_seconds": POSITIVE,
+    "data.max_label_tokens": POSITIVE,
+    "data.shuffle_buffer": NON_NEGATIVE,
+    "data.max_eval_examples": POSITIVE,
+}
+CHOICES = {
+    "data.source": SOURCE_KINDS,
+    "strategy.kind": STRATEGY_KINDS,
+    "schedule.kind": SCHEDULE_KINDS,
+    "model.task": TASKS,
+    "model.dtype": DTYPE_POLICIES,
+}
+# The source argument naming the data of each source kind, checked to exist.
+DATA_LOCATION_KEYS = {"manifest": "path", "hf_datasets": "dataset", "tfds": "data_dir"}
+
+
+@contextlib.contextmanager
+def one_line_errors(error_type, status):
+    """Ends the process with one line on stderr and `status` for `error_type`."""
+    try:
+        yield
+    except error_type as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"Error: {error}", file=sys.stderr)
+        raise SystemExit(status) from None
+
+
+@contextlib.contextmanager
+def blame(key, *error_types):
+    """Re-raises `error_types` from the block as a `ConfigError` naming `key`."""
+    try:
+        yield
+    except error_types as error:
+        message = " ".join(str(error).split())
+        raise ConfigError(f"Config key {key}: {message}") from error
+
+
+def validate(cfg):
+    """Raises `ConfigError` naming the first key whose value is not allowed."""
+    _check_known_keys(cfg)
+    for key, allowed in CHOICES.items():
+        check(cfg, key, get(cfg, key) in allowed, f"one of {list(allowed)}")
+    for key, rule in RANGES.items():
+        check_range(cfg, key, rule)
+    for backend in cfg.tracker.backends:
+        check(cfg, "tracker.backends", backend in BACKENDS, f"a list drawn from {list(BACKENDS)}")
+    _check_trainer(cfg)
+    _check_strategy(cfg)
+    _check_model(cfg)
+    check_architecture(cfg, effective_architecture(cfg.model))
+    _check_data(cfg)
+
+
+def check_batch_split(cfg, replicas):
+    """The global batch must split evenly over replicas and micro-batches."""
+    accumulation = cfg.trainer.gradient_accumulation_steps
+    check(
+        cfg,
+        "trainer.global_batch_size",
+        cfg.trainer.global_batch_size % (replicas * accumulation) == 0,
+        f"a multiple of {replicas} replicas x trainer.gradient_accumulation_steps="
+        f"{accumulation} = {replicas * accumulation}",
+    )
+
+
+def check_tokenizer(cfg, tokenizer, vocabulary_size):
+    """The tokenizer must fit the model's vocabulary and know the language.
+
+    `vocabulary_size` is the architecture's, or None when only the built
+    model knows it (an imported checkpoint, which brings its own tokenizer).
+    """
+    if vocabulary_size is not None:
+        key = _vocabulary_key(cfg)
+        check(
+            cfg,
+            key,
+            tokenizer.vocabulary_size() <= vocabulary_size,
+            f"at least the tokenizer's {tokenizer.vocabulary_size()} tokens",
+        )
+        layout_matches = tokenizer.eos_token_id == default_end_of_text_id(vocabulary_size)
+        kind = "multilingual" if tokenizer.is_multilingual else "English-only"
+        check(cfg, key, layout_matches, f"a size with the {kind} tokenizer's id layout")
+    key = "model.task" if cfg.model.task != "transcribe" else "model.language"
+    with blame(key, ValueError):
+        tokenizer.decoder_prompt_ids(language=cfg.model.language, task=cfg.model.task)
+
+
+def check_range(cfg, key, rule):
+    check(cfg, key, rule.test(get(cfg, key)), rule.allowed)
+
+
+def check(cfg, key, condition, allowed):
+    if not condition:
+        raise ConfigError(f"Config value {key}={get(cfg, key)!r} is not allowed: use {allowed}.")
+
+
+def get(cfg, dotted_key):
+    value = cfg
+    for part in dotted_key.split("."):
+        value = value[part]
+    return value
+
+
+def effective_architecture(model_config):
+    """The backbone arguments the run will build, if knowable without TensorFlow.
+
+    A model's own `architecture`, a built-in preset's, or a keras_hub preset
+    directory's config.json; None for imported checkpoints (transformers,
+    CTranslate2) and remote handles, checked once built.
+    """
+    if model_config.architecture is not None:
+        return OmegaConf.to_container(model_config.architecture)
+    preset = model_config.preset
+    if preset in backbone_presets:
+        return dict(backbone_presets[preset]["config"])
+    config_path = os.path.join(str(preset), "config.json")
+    if os.path.isfile(config_path):
+        config = read_json(config_path, error=ConfigError)
+        if isinstance(config, dict) and "registered_name" in config:
+            return architecture_of(config.get("config") or {})
+    return None
+
+
+def architecture_of(backbone_config):
+    """A backbone's config without the keys every Keras layer has."""
+    return {key: value for key, value in backbone_config.items() if key not in LAYER_CONFIG_KEYS}
+
+
+# Groups -------------------------------------------------------------------
+
+
+def _check_known_keys(cfg):
+    # Hydra's `+key=value` adds keys past the schema; merging onto a fresh
+    # schema catches them (and wrong types) all the same.
+    try:
+        OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.to_container(cfg))
+    except (ConfigKeyError, ValidationError) as error:
+        raise ConfigError(f"Config key {error.full_key!r} is not allowed: {error.msg}") from None
+
+
+def _check_trainer(cfg):
+    trainer = cfg.trainer
+    check(
+        cfg,
+        "trainer.global_batch_size",
+        trainer.global_batch_size % trainer.gradient_accumulation_steps == 0,
+        "a multiple of trainer.gradient_accumulation_steps",
+    )
+    check(
+        cfg,
+        "schedule.warmup_steps",
+        cfg.schedule.warmup_steps <= trainer.steps,
+        f"at most trainer.steps={trainer.steps}",
+    )
+
+
+def _check_strategy(cfg):
+    strategy = cfg.strategy
+    check(
+        cfg,
+        "strategy.num_cpu_devices",
+        strategy.num_cpu_devices is None or strategy.kind == "mirrored",
+        "null unless strategy=mirrored (it splits the CPU into logical devices)",
+    )
+    has_cluster = "TF_CONFIG" in os.environ or "SLURM_STEP_NUM_TASKS" in os.environ
+    check(
+        cfg,
+        "strategy.kind",
+        strategy.kind != "multi_worker" or has_cluster,
+        "multi_worker only with TF_CONFIG set, or under srun (no cluster is described here)",
+    )
+
+
+def _check_model(cfg):
+    model = cfg.model
+    check(
+        cfg,
+        "model.preset",
+        (model.preset is None) != (model.architecture is None),
+        "a preset or, with model.preset=null, an architecture (not both)",
+    )
+    check(
+        cfg,
+        "model.load_weights",
+        model.preset is not None or not model.load_weights,
+        "false without a model.preset",
+    )
+    check(
+        cfg,
+        "model.tokenizer",
+        model.tokenizer is not None or model.preset is not None,
+        f"a preset directory, a tokenizer.json or '{OFFLINE_TINY_EN}' for an architecture",
+    )
+    if model.language is not None:
+        check(
+            cfg,
+            "model.language",
+            language_code(model.language) in LANGUAGE_NAMES,
+            "null or a Whisper language code or name, such as 'en', 'fr' or 'german'",
+        )
+    if model.preset is not None:
+        # Without weights, a preset still gives the tokenizer unless one is named.
+        if model.load_weights:
+            _check_source(cfg, "model.preset", "or model.load_weights=false")
+        elif model.tokenizer is None:
+            _check_source(cfg, "model.preset", f"or name model.tokenizer, e.g. '{OFFLINE_TINY_EN}'")
+    if model.tokenizer is not None:
+        _check_source(cfg, "model.tokenizer", "")
+
+
+def _check_source(cfg, key, alternative):
+    """A preset or tokenizer source to read now: built in, a handle, or a path.
+
+    Built-in names and handles are downloaded, so offline they are refused,
+    naming the override that takes a local directory, and `alternative`.
+    """
+    source = str(get(cfg, key))
+    if source == OFFLINE_TINY_EN:
+        return
+    if source in backbone_presets or source.startswith(REMOTE_PREFIXES):
+        check(
+            cfg,
+            key,
+            not downloads_disabled(),
+            f"a local directory: '{source}' is downloaded and downloads are disabled "
+            f"({OFFLINE_ENV}=1); pass {key}=/path/to/preset (a keras_hub preset, "
+            f"transformers or CTranslate2 directory) or '{OFFLINE_TINY_EN}'"
+            + (f", {alternative}" if alternative else ""),
+        )
+        return
+    check(
+        cfg,
+        key,
+        os.path.exists(os.path.expanduser(source)),
+        f"an existing path, '{OFFLINE_TINY_EN}', a built-in preset "
+        f"({', '.join(sorted(backbone_presets))}) or a kaggle:// or hf:// handle",
+    )
+
+
+def check_architecture(cfg, architecture):
+    """The backbone arguments must build, and fit the data and decoding lengths."""
+    if architecture is None:
+        return
+    prefix = "model.architecture" if cfg.model.architecture is not None else "model.preset"
+
+    def require(name, condition, allowed):
+        if not condition:
+            value = architecture.get(name)
+            raise ConfigError(
+                f"Config value {prefix}.{name}={value!r} is not allowed: use {allowed}."
+            )
+
+    for name in architecture:
+        require(name, name in ARCHITECTURE_ARGUMENTS, f"one of {list(ARCHITECTURE_ARGUMENTS)}")
+    for name in REQUIRED_ARCHITECTURE_ARGUMENTS:
+        require(name, name in architecture, "a value (it is required)")
+    for name, value in architecture.items():
+        if name not in ("dropout", "num_decoder_layers"):
+            require(name, _is_positive_int(value), "a positive integer")
+    decoder_layers = architecture.get("num_decoder_layers")
+    require(
+        "num_decoder_layers",
+        decoder_layers is None or _is_positive_int(decoder_layers),
+        "null or a positive integer",
+    )
+    require("dropout", 0 <= architecture.get("dropout", 0.0) < 1, "a number in [0, 1)")
+    heads, hidden = architecture["num_heads"], architecture["hidden_dim"]
+    require("num_heads", hidden % heads == 0, f"a divisor of hidden_dim={hidden}")
+    require("num_mels", architecture.get("num_mels", 80) in MEL_BIN_COUNTS, "80 or 128")
+    _check_sequence_lengths(cfg, architecture, require)
+
+
+def _check_sequence_lengths(cfg, architecture, require):
+    decoder_length = architecture.get("max_decoder_sequence_length", 448)
+    for key in ("data.max_label_tokens", "trainer.max_decode_length"):
+        check(
+            cfg,
+            key,
+            get(cfg, key) <= decoder_length,
+            f"at most the decoder's max_decoder_sequence_length={decoder_length}",
+        )
+    frames = _frames_needed(cfg.data)
+    require(
+        "max_encoder_sequence_length",
+        architecture.get("max_encoder_sequence_length", WINDOW_FRAMES) >= frames,
+        f"at least {frames} frames, the longest features data.max_audio_seconds="
+        f"{cfg.data.max_audio_seconds} gives",
+    )
+
+
+def _frames_needed(data):
+    if not data.clip_length_windows:
+        return WINDOW_FRAMES
+    frames = data.max_audio_seconds * FRAMES_PER_SECOND
+    return int(-(-frames // CLIP_PADDING_FRAMES) * CLIP_PADDING_FRAMES)
+
+
+def _check_data(cfg):
+    data = cfg.data
+    check(
+        cfg,
+        "data.min_audio_seconds",
+        data.min_audio_seconds < data.max_audio_seconds,
+        f"less than data.max_audio_seconds={data.max_audio_seconds}",
+    )
+    check(
+        cfg,
+        "data.max_audio_seconds",
+        data.max_audio_seconds <= WINDOW_FRAMES / FRAMES_PER_SECOND,
+        f"at most {WINDOW_FRAMES // FRAMES_PER_SECOND} s, the window Whisper hears",
+    )
+    location = DATA_LOCATION_KEYS.get(data.source)
+    for split in ("train", "eval"):
+        if location in data[split]:
+            _check_data_location(cfg, f"data.{split}.{location}")
+
+
+def _check_data_location(cfg, key):
+    value = get(cfg, key)
+    if value is None or "://" in str(value):
+        return  # A hub name's default, or cloud storage read at run time.
+    if os.path.exists(os.path.expanduser(str(value))):
+        return
+    looks_like_path = str(value).startswith(("/", ".", "~")) or not key.endswith(".dataset")
+    check(
+        cfg,
+        key,
+        not (looks_like_path or downloads_disabled()),
+        "an existing path"
+        + ("" if looks_like_path else f" (downloads are disabled, {OFFLINE_ENV}=1)"),
+    )
+
+
+def _vocabulary_key(cfg):
+    if cfg.model.architecture is not None:
+        return "model.architecture.vocabulary_size"
+    return "model.tokenizer" if cfg.model.tokenizer is not None else "model.preset"
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
