@@ -16,6 +16,7 @@ is the loop of `python -m train`, after everything it needs is built:
 """
 
 import dataclasses
+import functools
 import time
 
 from train import evaluate
@@ -54,7 +55,7 @@ class TrainingLoop:
                 if step % self.cfg.tracker.log_every_steps == 0 or step == cfg.steps:
                     rates = window.rates()
                     self.tracker.log_metrics(step, prefixed("train", {**metrics, **rates}))
-                skipped.record(step, metrics, self.data.example_ids(batch))
+                skipped.record(step, metrics, functools.partial(self.data.example_ids, batch))
                 if step % cfg.eval_every_steps == 0 or step == cfg.steps:
                     result = self.held_out_wer(step)
                     self.manager.save_best(result.wer, step)

@@ -13,8 +13,8 @@ Example:
 from train.skipped_updates import DivergedError, SkippedUpdates
 
 skipped = SkippedUpdates(max_in_a_row=2)
-skipped.record(1, {"skipped_update": 1.0, "loss": float("nan"), "grad_norm": 0.0}, ["a"])
-skipped.record(2, {"skipped_update": 0.0, "loss": 2.5, "grad_norm": 1.0}, ["b"])
+skipped.record(1, {"skipped_update": 1.0, "loss": float("nan"), "grad_norm": 0.0}, lambda: ["a"])
+skipped.record(2, {"skipped_update": 0.0, "loss": 2.5, "grad_norm": 1.0}, lambda: ["b"])
 assert (skipped.total, skipped.in_a_row) == (1, 0)
 ```
 """
@@ -38,14 +38,18 @@ class SkippedUpdates:
         self.in_a_row = 0
 
     def record(self, step, metrics, example_ids):
-        """Notes one step's metrics; raises `DivergedError` at the limit."""
+        """Notes one step's metrics; raises `DivergedError` at the limit.
+
+        `example_ids` gives the batch's example ids; called only to stop.
+        """
         if not metrics["skipped_update"]:
             self.in_a_row = 0
             return
         self.total += 1
         self.in_a_row += 1
         if self.in_a_row >= self.max_in_a_row:
-            shown = ", ".join(example_ids[:8]) + (" ..." if len(example_ids) > 8 else "")
+            ids = example_ids()
+            shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
             raise DivergedError(
                 f"{self.in_a_row} updates in a row had a non-finite loss or gradient "
                 f"(step {step}: loss {metrics['loss']}, gradient norm "
