@@ -5,6 +5,8 @@ first group fails in validation, before TensorFlow is imported; the second
 needs the strategy or the tokenizer, and fails before the model is built.
 """
 
+import json
+
 import pytest
 import train_cli
 from train_cli import MODEL_BUILT
@@ -145,3 +147,16 @@ def test_hydra_reports_unknown_keys_and_wrong_types_itself(tmp_path):
         assert completed.returncode != 0
         assert key in completed.stderr and "Traceback" not in completed.stderr
         assert "HYDRA_FULL_ERROR=1" in completed.stderr
+
+
+def test_a_cluster_in_tf_config_without_multi_worker_is_refused(tmp_path):
+    # Each process would train alone and write the same run directory.
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 1}}
+    completed = run_train([], tmp_path, TF_CONFIG=json.dumps(cluster))
+    assert_one_line_error(completed, "strategy.kind", tmp_path)
+    assert "TF_CONFIG describes 2 tasks" in completed.stderr
+
+
+def test_an_object_store_run_dir_is_refused(tmp_path):
+    completed = train_cli.run_train("run_dir=gs://bucket/run", f"hydra.run.dir={tmp_path}/hydra")
+    assert_one_line_error(completed, "run_dir='gs://bucket/run'", tmp_path)

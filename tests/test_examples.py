@@ -9,11 +9,12 @@ import re
 import pytest
 
 import data_pipelines
+import launch
 import train
 import whisper
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = (whisper, data_pipelines, train)
+PACKAGES = (whisper, data_pipelines, train, launch)
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 # Examples that name files a user would pass (`/path/to/preset`) show usage
 # only; every other example runs.

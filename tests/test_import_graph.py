@@ -12,7 +12,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("whisper", "data_pipelines", "train", "benchmarks")
+PACKAGES = ("whisper", "data_pipelines", "train", "benchmarks", "launch")
 
 
 def project_modules():

@@ -1,4 +1,4 @@
-"""Preemption: SIGTERM saves and exits 0; SIGKILL at any moment, then the same
+"""Preemption: SIGTERM saves and exits 143 (not finished); SIGKILL at any moment, then the same
 command, resumes; an interrupted run ends with the uninterrupted run's weights.
 
 Every run is the real `python -m train` process.
@@ -17,6 +17,8 @@ import pytest
 from train_cli import ROOT
 from train_cli import train_command
 from train_cli import train_environment
+
+from train.preemption import STOPPED_STATUS
 
 # Dropout and SpecAugment on, so that their random state must resume too; a
 # checkpoint every step, so that a kill can land anywhere.
@@ -70,14 +72,14 @@ class TrainProcess:
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_at_the_next_step_exits_0_and_the_same_command_resumes(tmp_path):
+def test_sigterm_checkpoints_at_the_next_step_exits_143_and_the_same_command_resumes(tmp_path):
     command = (*EXACT_RUN, "trainer.steps=40", "trainer.checkpoint_every_steps=1000")
     command = (*command, f"run_dir={tmp_path}")
     run = TrainProcess(*command)
     run.wait_for_step(3)
     run.process.send_signal(signal.SIGTERM)
     status, output = run.finish()
-    assert status == 0, output[-3000:]
+    assert status == STOPPED_STATUS == 143, output[-3000:]
     stopped = int(re.search(r"Stopped by SIGTERM after step (\d+)", output).group(1))
     assert stopped >= 3 and "Run the same command to resume." in output
     assert (tmp_path / "checkpoints" / f"step-{stopped:09d}").is_dir()

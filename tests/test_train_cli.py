@@ -7,8 +7,6 @@ trains, evaluates, checkpoints and exports a preset. The README's main job,
 
 import json
 import re
-import socket
-import subprocess
 
 import pytest
 from speech_datasets import prepare_tfds_dataset
@@ -17,8 +15,6 @@ from speech_datasets import write_manifest
 from train_cli import ROOT
 from train_cli import assert_trained
 from train_cli import run_train
-from train_cli import train_command
-from train_cli import train_environment
 
 from whisper import WhisperBackbone
 
@@ -93,40 +89,6 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_worker_strategy_with_two_processes_on_localhost(tmp_path):
-    ports = free_ports(2)
-    workers = [f"127.0.0.1:{port}" for port in ports]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        log = open(tmp_path / f"worker-{index}.log", "w")
-        processes.append(
-            subprocess.Popen(
-                train_command(*FAST, f"run_dir={tmp_path}/run"),
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=train_environment(TF_CONFIG=json.dumps(tf_config)),
-            )
-        )
-    statuses = [process.wait(timeout=900) for process in processes]
-    chief_log = (tmp_path / "worker-0.log").read_text()
-    assert statuses == [0, 0], chief_log[-3000:] + (tmp_path / "worker-1.log").read_text()[-3000:]
-    assert "Held-out WER" in chief_log
-    assert (tmp_path / "run" / "preset" / "config.json").exists()
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for probe in sockets:
-        probe.bind(("127.0.0.1", 0))
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
-
-
-@pytest.mark.slow
 def test_the_finetune_experiment_lowers_held_out_wer(tmp_path):
     # The README's experiment, shortened for CI: a few steps at a higher rate.
     completed = run_train(
@@ -198,8 +160,9 @@ def assert_run_directory(run_dir, stdout):
 def test_readme_commands_are_the_ones_tested():
     # The commands the README shows for `python -m train`; each one above
     # (or in test_config_errors.py, offline) runs it.
-    readme = (ROOT / "README.md").read_text()
-    shown = set(re.findall(r"^python -m train\b[^\n#]*", readme, flags=re.MULTILINE))
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    commands = re.sub(r"\s*\\\n\s*", " ", "".join(blocks))
+    shown = set(re.findall(r"^python -m train\b[^\n#]*", commands, flags=re.MULTILINE))
     assert {command.split("  ")[0].rstrip() for command in shown} == README_COMMANDS
 
 
@@ -209,6 +172,10 @@ README_COMMANDS = {
     "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl",
     "python -m train -m optimizer.learning_rate=1e-4,3e-4",
     "python -m train run_dir=outputs/train/2026-11-25_12-00-00",
+    # Run on the real Slurm cluster in test_launch_slurm.py.
+    "python -m train -m hydra/launcher=submitit_slurm hydra.launcher.partition=gpu "
+    "hydra.launcher.timeout_min=240 hydra.sweep.dir=/shared/sweeps/lr "
+    "optimizer.learning_rate=1e-4,3e-4",
 }
 
 

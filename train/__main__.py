@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from train.config import register_schema
+from train.preemption import STOPPED_STATUS
 from train.skipped_updates import DivergedError
 from train.validation import ConfigError
 from train.validation import architecture_of
@@ -29,6 +30,9 @@ from train.validation import check_tokenizer
 from train.validation import effective_architecture
 from train.validation import one_line_errors
 from train.validation import validate
+from train.worker_loss import WORKER_LOST_STATUS
+from train.worker_loss import WorkerLostError
+from train.worker_loss import worker_loss_as_error
 from whisper.quiet_import import import_tensorflow_quietly
 
 register_schema()
@@ -36,7 +40,11 @@ register_schema()
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg):
-    with one_line_errors(ConfigError, status=2), one_line_errors(DivergedError, status=3):
+    with (
+        one_line_errors(ConfigError, status=2),
+        one_line_errors(DivergedError, status=3),
+        one_line_errors(WorkerLostError, status=WORKER_LOST_STATUS),
+    ):
         validate(cfg)
         if cfg.run_dir is None:
             cfg.run_dir = HydraConfig.get().runtime.output_dir
@@ -109,14 +117,15 @@ def run(cfg):
         say(f"Resumed from {resumed.path} at step {start_step}.")
 
     loop = TrainingLoop(cfg, strategy, trainer, manager, data, tracker)
-    outcome = loop.run(start_step)
+    with worker_loss_as_error(strategy, os.path.abspath(manager.checkpoint_dir)):
+        outcome = loop.run(start_step)
     if outcome.stopped_at is not None:
         say(
             f"Stopped by SIGTERM after step {outcome.stopped_at}: checkpoint saved in "
             f"{os.path.abspath(manager.checkpoint_dir)}. Run the same command to resume."
         )
         tracker.close()
-        return {"stopped_at": outcome.stopped_at, "run_dir": os.path.abspath(cfg.run_dir)}
+        raise SystemExit(STOPPED_STATUS)
 
     preset_dir = os.path.join(cfg.run_dir, "preset")
     if chief:

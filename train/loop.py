@@ -22,6 +22,7 @@ import time
 from train import evaluate
 from train.preemption import StopRequest
 from train.skipped_updates import SkippedUpdates
+from train.strategy import wait_for_every_worker
 
 # Where a checkpoint keeps each input pipeline's place in its record stream.
 INPUT_PIPELINES = "input_pipelines"
@@ -65,6 +66,7 @@ class TrainingLoop:
                     with self.strategy.scope():
                         self.manager.save(step, data_position=step, extra=extra)
                 if stopping:
+                    wait_for_every_worker(self.strategy)
                     return LoopOutcome(wer_before, None, skipped.total, stopped_at=step)
         wer_after = (result or self.held_out_wer(cfg.steps)).wer
         return LoopOutcome(wer_before, wer_after, skipped.total, stopped_at=None)

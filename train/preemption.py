@@ -4,9 +4,11 @@ Slurm (`scancel`, preemption, `--signal`), Kubernetes (pod deletion, node
 drain) and Cloud TPU preemption all send SIGTERM, then SIGKILL after a grace
 period. Dying at once would lose every step since the last checkpoint; a
 `StopRequest` records the signal instead, and the training loop, at the end
-of the step in flight, saves a checkpoint and exits with status 0, so that
-the same command resumes from that step. Under several workers the signal
-may reach them at different steps; `agreed` stops them all at the same one.
+of the step in flight, saves a checkpoint and exits with `STOPPED_STATUS`
+(143, as if killed by SIGTERM: the run is not finished, so Kubernetes
+restarts the pod instead of marking it Succeeded), and the same command
+resumes from that step. Under several workers the signal may reach them at
+different steps; `agreed` stops them all at the same one.
 
 Example:
 
@@ -22,6 +24,9 @@ with StopRequest() as stop:
 """
 
 import signal
+
+# The exit status of a run stopped by SIGTERM after saving its checkpoint.
+STOPPED_STATUS = 128 + signal.SIGTERM
 
 
 class StopRequest:

@@ -9,8 +9,9 @@ over devices:
   CPU into that many logical devices, which is how data parallelism is tested
   on a laptop.
 - "multi_worker": `MultiWorkerMirroredStrategy` across processes or hosts.
-  The cluster comes from `TF_CONFIG` (set it before TensorFlow is imported)
-  or, without it, from Slurm's environment under `srun`.
+  The cluster comes from `TF_CONFIG`, set before TensorFlow is imported;
+  `python -m launch.worker` sets it from the local launcher's, Slurm's or
+  Kubernetes' environment.
 - "tpu": `TPUStrategy` on a Cloud TPU VM (`tpu="local"`) or a TPU reachable by
   name or grpc address. No TPU was available where this was written: only the
   error path without a TPU is tested.
@@ -20,23 +21,13 @@ or datasets, because TensorFlow fixes its devices the first time it uses them.
 """
 
 import os
-import shutil
 
 import tensorflow as tf
 
 from train.choices import STRATEGY_KINDS
 
-CLUSTER_RESOLVERS = ("tf_config", "slurm")
 
-
-def build_strategy(
-    kind="default",
-    *,
-    num_cpu_devices=None,
-    cluster_resolver=None,
-    tpu=None,
-    slurm_port_base=8888,
-):
+def build_strategy(kind="default", *, num_cpu_devices=None, cluster_resolver=None, tpu=None):
     """A `tf.distribute.Strategy` of the given kind.
 
     Args:
@@ -44,19 +35,17 @@ def build_strategy(
             docstring).
         num_cpu_devices: for "mirrored" on a machine without GPUs: split the
             CPU into this many logical devices, one replica each.
-        cluster_resolver: for "multi_worker": "tf_config" (the `TF_CONFIG`
-            environment variable), "slurm", a
-            `tf.distribute.cluster_resolver.ClusterResolver`, or None for
-            `TF_CONFIG` when it is set, else Slurm's job step when there is one.
+        cluster_resolver: for "multi_worker": a
+            `tf.distribute.cluster_resolver.ClusterResolver`, or None for the
+            `TF_CONFIG` environment variable.
         tpu: for "tpu": "local" on a TPU VM, else a TPU name or grpc address.
-        slurm_port_base: first port of the workers' servers on each Slurm node.
     """
     if kind == "default":
         return tf.distribute.OneDeviceStrategy(_first_device())
     if kind == "mirrored":
         return _mirrored_strategy(num_cpu_devices)
     if kind == "multi_worker":
-        return _multi_worker_strategy(cluster_resolver, slurm_port_base)
+        return _multi_worker_strategy(cluster_resolver)
     if kind == "tpu":
         return _tpu_strategy(tpu)
     raise ValueError(f"Unknown strategy kind {kind!r}: use one of {STRATEGY_KINDS}.")
@@ -117,63 +106,16 @@ def split_cpu(num_devices):
     return tf.config.list_logical_devices("CPU")
 
 
-def _multi_worker_strategy(cluster_resolver, slurm_port_base):
-    if cluster_resolver is None:
-        cluster_resolver = _cluster_of_this_environment()
-    if cluster_resolver == "tf_config":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "strategy 'multi_worker' with cluster_resolver='tf_config' needs "
-                "the TF_CONFIG environment variable (the cluster and this task), "
-                "set before TensorFlow is imported."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if cluster_resolver == "slurm":
-        cluster_resolver = slurm_cluster_resolver(port_base=slurm_port_base)
-    if not isinstance(cluster_resolver, tf.distribute.cluster_resolver.ClusterResolver):
+def _multi_worker_strategy(cluster_resolver):
+    if cluster_resolver is not None:
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver)
+    if "TF_CONFIG" not in os.environ:
         raise ValueError(
-            f"Unknown cluster_resolver {cluster_resolver!r}: use one of "
-            f"{CLUSTER_RESOLVERS} or a tf.distribute.cluster_resolver.ClusterResolver."
+            "strategy 'multi_worker' needs the TF_CONFIG environment variable (the cluster "
+            "and this task) before TensorFlow is imported: start every worker with "
+            "`python -m launch.worker -- python -m train ...`, which sets it."
         )
-    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=cluster_resolver)
-
-
-def _cluster_of_this_environment():
-    if "TF_CONFIG" in os.environ:
-        return "tf_config"
-    if "SLURM_STEP_NUM_TASKS" in os.environ:
-        return "slurm"
-    raise ValueError(
-        "strategy 'multi_worker' found no cluster: set TF_CONFIG (the cluster "
-        "and this task) before TensorFlow is imported, or launch every worker "
-        "with Slurm's srun."
-    )
-
-
-def slurm_cluster_resolver(port_base=8888):
-    """The cluster of this Slurm job step: one worker per task.
-
-    On nodes without NVIDIA GPUs, TensorFlow's resolver counts zero GPUs and
-    then fails with "range() arg 3 must not be zero" (it places tasks by GPU
-    slots). There, every task gets one pretend GPU slot and none are assigned,
-    so every task of the step (at most SLURM_STEP_NUM_TASKS on any node) gets
-    a port.
-    """
-    resolver_class = tf.distribute.cluster_resolver.SlurmClusterResolver
-    if shutil.which("nvidia-smi"):
-        return resolver_class(port_base=port_base)
-    num_tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", 0))
-    if num_tasks < 1:
-        raise RuntimeError(
-            "cluster_resolver='slurm' needs Slurm's environment "
-            "(SLURM_STEP_NUM_TASKS, SLURM_PROCID, ...): launch with srun."
-        )
-    return resolver_class(
-        port_base=port_base,
-        gpus_per_node=num_tasks,
-        gpus_per_task=1,
-        auto_set_gpu=False,
-    )
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _tpu_strategy(tpu):
@@ -200,7 +142,17 @@ def any_worker(strategy, flag):
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return bool(flag)
     votes = strategy.run(lambda: tf.constant(float(flag)))
-    return bool(strategy.reduce(tf.distribute.ReduceOp.MAX, votes, axis=None) > 0)
+    # ReduceOp has only SUM and MEAN: any vote makes the sum positive.
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None) > 0)
+
+
+def wait_for_every_worker(strategy):
+    """Returns once every worker has called it (elsewhere at once).
+
+    A worker about to exit waits here for the chief to finish writing: under
+    `srun --kill-on-bad-exit` the first worker to exit ends the others.
+    """
+    any_worker(strategy, False)
 
 
 def gather_from_workers(strategy, row):

@@ -33,6 +33,7 @@ except ConfigError as error:
 
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -154,6 +155,13 @@ def validate(cfg):
         check_range(cfg, key, rule)
     for backend in cfg.tracker.backends:
         check(cfg, "tracker.backends", backend in BACKENDS, f"a list drawn from {list(BACKENDS)}")
+    check(
+        cfg,
+        "run_dir",
+        cfg.run_dir is None or "://" not in str(cfg.run_dir),
+        "a local or mounted path (checkpoints are written with atomic renames, which object "
+        "stores such as gs:// lack)",
+    )
     _check_trainer(cfg)
     _check_strategy(cfg)
     _check_model(cfg)
@@ -272,13 +280,30 @@ def _check_strategy(cfg):
         strategy.num_cpu_devices is None or strategy.kind == "mirrored",
         "null unless strategy=mirrored (it splits the CPU into logical devices)",
     )
-    has_cluster = "TF_CONFIG" in os.environ or "SLURM_STEP_NUM_TASKS" in os.environ
     check(
         cfg,
         "strategy.kind",
-        strategy.kind != "multi_worker" or has_cluster,
-        "multi_worker only with TF_CONFIG set, or under srun (no cluster is described here)",
+        strategy.kind != "multi_worker" or "TF_CONFIG" in os.environ,
+        "multi_worker only with TF_CONFIG set (no cluster is described here: start each "
+        "worker with python -m launch.worker -- python -m train ..., or python -m launch)",
     )
+    tasks = _tf_config_task_count()
+    check(
+        cfg,
+        "strategy.kind",
+        tasks < 2 or strategy.kind in ("multi_worker", "tpu"),
+        f"multi_worker (TF_CONFIG describes {tasks} tasks; alone, each would train on its own "
+        "and write the same run_dir)",
+    )
+
+
+def _tf_config_task_count():
+    """Tasks in the TF_CONFIG cluster, 0 when it is unset or not a cluster."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        return sum(len(addresses) for addresses in cluster.values())
+    except (ValueError, AttributeError, TypeError):
+        return 0
 
 
 def _check_model(cfg):
