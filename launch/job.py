@@ -32,12 +32,14 @@ class Job:
         run_dir: absolute run directory every rank and restart shares.
         dry_run: print what would be run or written; change nothing.
         argv: the launcher's own command line, for launch.json.
+        run_dir_given: whether the user chose `run_dir` (else a new dated one).
     """
 
     overrides: tuple
     run_dir: str
     dry_run: bool
     argv: tuple
+    run_dir_given: bool = True
 
     @classmethod
     def create(cls, train_arguments, *, run_dir=None, dry_run=False, argv=()):
@@ -50,11 +52,13 @@ class Job:
                 run_dir = value
             else:
                 overrides.append(argument)
+        run_dir_given = run_dir is not None
         return cls(
             overrides=tuple(overrides),
             run_dir=_absolute(run_dir or new_run_dir()),
             dry_run=dry_run,
             argv=tuple(argv),
+            run_dir_given=run_dir_given,
         )
 
     def train_command(self, *extra, python="python", run_dir=None):

@@ -24,7 +24,6 @@ import subprocess
 import yaml
 
 from launch.job import DEFAULT_RUNS_ROOT
-from launch.job import RUN_DIR_KEY
 from launch.job import LaunchError
 from launch.job import new_run_dir
 from launch.k8s_manifests import FORMS
@@ -69,7 +68,7 @@ def add_arguments(parser):
 
 def launch(job, options):
     mount_path = _mount_path(options.mount_path)
-    job = _job_under_mount_path(job, options, mount_path)
+    job = _job_under_mount_path(job, mount_path)
     spec = _pod_spec(job, options, mount_path)
     if options.apply and not job.dry_run and shutil.which("kubectl") is None:
         raise LaunchError(
@@ -99,9 +98,9 @@ def _mount_path(mount_path):
     return os.path.normpath(mount_path)
 
 
-def _job_under_mount_path(job, options, mount_path):
+def _job_under_mount_path(job, mount_path):
     """The job with its run directory on the pods' volume (see the module docstring)."""
-    if not _run_dir_given(job, options):
+    if not job.run_dir_given:
         return job.with_overrides(job.overrides, new_run_dir(root=mount_path))
     if os.path.commonpath([job.run_dir, mount_path]) != mount_path:
         raise LaunchError(
@@ -109,12 +108,6 @@ def _job_under_mount_path(job, options, mount_path):
             "the pods would not keep it."
         )
     return job
-
-
-def _run_dir_given(job, options):
-    train_part = job.argv[job.argv.index("--") + 1 :] if "--" in job.argv else ()
-    keys = [argument.partition("=")[0].lstrip("+") for argument in train_part]
-    return options.run_dir is not None or RUN_DIR_KEY in keys
 
 
 def _pod_spec(job, options, mount_path):

@@ -7,8 +7,9 @@ SLURM_RESTART_COUNT, and runs the worker command of its point of the sweep
 `srun --kill-on-bad-exit=1 --label --distribution=block`. On the preemption
 warning (`--signal=B:USR1@120`: USR1 to this script 120 s before the end)
 it sends SIGTERM to the training step, whose ranks save a checkpoint and
-exit 0, waits for them and, with requeue on, runs `scontrol requeue`: the
-job runs again with the same run directory and resumes.
+exit 143 (stopped, not finished), waits for them and, with requeue on, runs
+`scontrol requeue`: the job runs again with the same run directory and
+resumes.
 
 ```python
 from launch.slurm_script import SlurmResources, render_script

@@ -79,7 +79,7 @@ def add_arguments(parser):
 
 
 def launch(job, options):
-    run_dir = _remote_run_dir(job, options)
+    run_dir = _remote_run_dir(job)
     commands = TpuCommands(options, install_line(options), train_line(job))
     if not job.dry_run and shutil.which("gcloud") is None:
         raise LaunchError("gcloud is not on PATH: install the Google Cloud CLI, or use --dry-run.")
@@ -167,11 +167,8 @@ def _gcloud(group, verb, options):
     ]
 
 
-def _remote_run_dir(job, options):
-    given = options.run_dir or any(
-        argument.partition("=")[0].lstrip("+") == "run_dir" for argument in job.argv
-    )
-    if not given:
+def _remote_run_dir(job):
+    if not job.run_dir_given:
         raise LaunchError(
             "tpu-vm needs --run-dir PATH: a directory on the TPU VM (on a multi-host "
             "slice, a shared mount every host sees at that path)."

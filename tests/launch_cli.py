@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from train_cli import ROOT
+from train_cli import run_module
 from train_cli import train_environment
 
 # A short multi-worker run: a checkpoint every 2 steps, no evaluation until the end.
@@ -15,16 +16,9 @@ def launch_command(*arguments):
     return [sys.executable, "-m", "launch", *arguments]
 
 
-def run_launch(*arguments, timeout=900, **variables):
+def run_launch(*arguments, cwd=ROOT, timeout=900, **variables):
     """Runs `python -m launch arguments...` to the end; returns the CompletedProcess."""
-    return subprocess.run(
-        launch_command(*arguments),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=train_environment(**variables),
-    )
+    return run_module("launch", *arguments, cwd=cwd, timeout=timeout, **variables)
 
 
 def start_launch(*arguments, stdout, **variables):

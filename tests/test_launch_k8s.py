@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import yaml
+from launch_cli import run_launch
 
 from tests.k8s_schemas import SchemaError
 from tests.k8s_schemas import validate
@@ -32,13 +33,8 @@ FULL_OPTIONS = [
 
 
 def launch_k8s(*arguments, cwd, path=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if path is not None:
-        env["PATH"] = path
-    return subprocess.run(
-        [sys.executable, "-m", "launch", "k8s", *arguments],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    variables = {"PATH": path} if path is not None else {}
+    return run_launch("k8s", *arguments, cwd=cwd, timeout=120, **variables)
 
 
 def rendered(tmp_path, form, *options, train=("debug=fast",), job_name="wk"):

@@ -18,9 +18,9 @@ import subprocess
 import sys
 
 import pytest
+from launch_cli import run_launch
 
 from tests.train_cli import ROOT
-from tests.train_cli import train_environment
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OPTIONS = [
@@ -39,13 +39,9 @@ WHERE = "whisper-tpu --zone=us-west4-a --project=my-project"
 
 
 def launch_tpu_vm(*arguments, cwd, path=None, **variables):
-    env = {**train_environment(**variables), "PYTHONPATH": str(ROOT)}
     if path is not None:
-        env["PATH"] = path
-    return subprocess.run(
-        [sys.executable, "-m", "launch", "tpu-vm", *arguments],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        variables["PATH"] = path
+    return run_launch("tpu-vm", *arguments, cwd=cwd, timeout=300, **variables)
 
 
 def test_dry_run_prints_the_exact_gcloud_commands(tmp_path):

@@ -24,13 +24,21 @@ def train_environment(**variables):
 
 def run_train(*overrides, cwd=ROOT, timeout=900, **variables):
     """Runs `python -m train overrides...` to the end; returns the CompletedProcess."""
+    return run_module("train", *overrides, cwd=cwd, timeout=timeout, **variables)
+
+
+def run_module(module, *arguments, cwd=ROOT, timeout=900, **variables):
+    """Runs `python -m module arguments...` to the end in `train_environment`
+    (the project importable from any `cwd`); returns the CompletedProcess."""
+    env = train_environment(**variables)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        train_command(*overrides),
+        [sys.executable, "-m", module, *arguments],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=train_environment(**variables),
+        env=env,
     )
 
 

@@ -20,6 +20,7 @@ Every process of a run calls `build_strategy` first, before building models
 or datasets, because TensorFlow fixes its devices the first time it uses them.
 """
 
+import functools
 import os
 
 import tensorflow as tf
@@ -141,9 +142,21 @@ def any_worker(strategy, flag):
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return bool(flag)
-    votes = strategy.run(lambda: tf.constant(float(flag)))
-    # ReduceOp has only SUM and MEAN: any vote makes the sum positive.
-    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None) > 0)
+    return bool(_vote_counter(strategy)(tf.constant(float(flag))) > 0)
+
+
+@functools.cache
+def _vote_counter(strategy):
+    """A compiled all-reduce of one vote per worker (it runs every step, and an
+    eager collective costs far more than the traced one)."""
+
+    @tf.function
+    def count_votes(vote):
+        votes = strategy.run(tf.identity, args=(vote,))
+        # ReduceOp has only SUM and MEAN: any vote makes the sum positive.
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None)
+
+    return count_votes
 
 
 def wait_for_every_worker(strategy):
