@@ -13,9 +13,9 @@ is timed at `--steps` itself, to the first batch.
 """
 
 import argparse
-import json
 import time
 
+from benchmarks import report
 from whisper.quiet_import import import_tensorflow_quietly
 
 
@@ -66,8 +66,7 @@ def main():
         "speedup": replay_per_batch * args.steps / ours,
     }
     print_table(results)
-    with open(args.output, "w", encoding="utf-8") as file:
-        json.dump(results, file, indent=2)
+    report.write_results(args.output, "benchmarks.resume_cost", vars(args), results)
 
 
 def parse_arguments():
@@ -75,7 +74,7 @@ def parse_arguments():
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--replay-batches", type=int, default=20)
-    parser.add_argument("--output", default="resume_cost.json")
+    report.add_output_argument(parser, "resume_cost")
     return parser.parse_args()
 
 

@@ -2,7 +2,9 @@
 
 `build_dataset` turns a source of `SpeechExample`s into batches of
 `(x, y)` for `WhisperAudioToText.fit`: `x` holds `"encoder_features"`
-`(batch, frames, mels)` float32, `"decoder_token_ids"` `(batch, length)`
+`(batch, frames, mels)` float32 (or, with `features_in_step`,
+`"encoder_audio"` `(batch, samples)` float32, the padded waveforms the
+training step turns into those features), `"decoder_token_ids"` `(batch, length)`
 int32 and `"decoder_padding_mask"` `(batch, length)` int32; `y` holds the
 target ids `(batch, length)` int32, the decoder ids shifted left by one.
 `build_eval_examples` gives the evaluation set: features with their
@@ -25,7 +27,12 @@ Stages, in order:
 3. Features (TensorFlow ops, parallel map): the audio converter's log-mel
    spectrogram of each waveform, zero-padded first to 30 s or, with
    clip-length windows, to its length bucket. Examples whose features are
-   not all finite are dropped here, one by one.
+   not all finite are dropped here, one by one. With `features_in_step`
+   the waveform is padded alike and left for the training step to
+   convert (`featurizer.with_features_from_audio`), which moves this stage
+   onto the accelerator; SpecAugment, which masks features, is refused
+   then, and finite samples whose features overflow reach the trainer,
+   which skips their update.
 4. Batching: 30 s features in plain batches; clip-length features grouped
    by length bucket, so every row of a batch has the same number of frames.
    Token rows are padded with the pad id (mask 0) to the longest row,
@@ -95,6 +102,8 @@ import tensorflow as tf
 from data_pipelines.example_filter import NON_FINITE_FEATURES
 from data_pipelines.example_filter import ExampleFilter
 from data_pipelines.example_filter import SkippedExample
+from data_pipelines.featurizer import ENCODER_AUDIO
+from data_pipelines.featurizer import ENCODER_FEATURES
 from data_pipelines.featurizer import Featurizer
 from data_pipelines.featurizer import check_audio_converter
 from data_pipelines.shard_records import RECORD_SIGNATURE
@@ -131,6 +140,7 @@ def build_dataset(
     audio_padding_multiple_seconds=2.0,
     label_padding_multiple=64,
     spec_augment=None,
+    features_in_step=False,
     shuffle_buffer=256,
     repeat=None,
     skip_counter=None,
@@ -181,6 +191,10 @@ def build_dataset(
         spec_augment: `None` or `False` (none), `True` (a default
             `SpecAugment`), a dict of `SpecAugment` arguments, or a
             `SpecAugment`. Applied only when `training`.
+        features_in_step: bool. Emit the padded waveforms as
+            `"encoder_audio"` instead of `"encoder_features"`, for the
+            training step to compute the features (`Trainer` does).
+            Refused with `spec_augment`, which masks features.
         shuffle_buffer: int. Records in the shuffle buffer; a record holds a
             path, encoded bytes or, for in-memory sources, the audio itself.
         repeat: bool. Repeats the source forever; defaults to `training`.
@@ -208,6 +222,11 @@ def build_dataset(
         raise ValueError("`stream_state` resumes training pipelines only.")
     _check_non_negative_int("seed", seed)
     spec_augment = _as_spec_augment(spec_augment) if training else None
+    if features_in_step and spec_augment is not None:
+        raise ValueError(
+            "`spec_augment` masks features, which `features_in_step=True` leaves to the "
+            "training step: use one or the other."
+        )
     repeat = training if repeat is None else repeat
     example_filter = ExampleFilter(
         tokenizer,
@@ -228,7 +247,7 @@ def build_dataset(
     examples = _usable_examples(
         source,
         example_filter,
-        featurizer.featurize,
+        featurizer.pad_audio if features_in_step else featurizer.featurize,
         shard_index=shard_index,
         num_shards=num_shards,
         shuffle_seed=seed if training else None,
@@ -242,7 +261,7 @@ def build_dataset(
     batches = featurizer.batch(
         examples,
         batch_size,
-        padding_values=_training_padding(tokenizer.pad_token_id),
+        padding_values=_training_padding(tokenizer.pad_token_id, features_in_step),
         drop_remainder=training,
     )
     # Numbered from the batches already consumed, so that a resumed run's
@@ -345,7 +364,8 @@ def _usable_examples(
 ):
     """Examples that passed every check, one at a time.
 
-    `featurize` maps an example's `"waveform"` to its `"encoder_features"`.
+    `featurize` maps an example's `"waveform"` to the model's audio input:
+    its `"encoder_features"` or, for features in the step, `"encoder_audio"`.
     """
     check_shard(shard_index, num_shards)
     _check_non_negative_int("shuffle_buffer", shuffle_buffer)
@@ -438,12 +458,18 @@ def _finite_or_counted(example, skip_counter, record_log):
         return False
 
     return tf.cond(
-        tf.reduce_all(tf.math.is_finite(example["encoder_features"])),
+        tf.reduce_all(tf.math.is_finite(example[_audio_key(example)])),
         lambda: tf.constant(True),
         lambda: tf.numpy_function(
             count, [example["id"], example["position"]], tf.bool, stateful=True
         ),
     )
+
+
+def _audio_key(example):
+    """The key of the example's features, or of its waveform when the step
+    computes them."""
+    return ENCODER_FEATURES if ENCODER_FEATURES in example else ENCODER_AUDIO
 
 
 def _skip(skip_counter, record_log, reason, example_id, detail, position):
@@ -469,8 +495,8 @@ def _check_shard_has_usable_example(shard, featurize):
         except SkippedExample as skipped_example:
             skipped.skip(skipped_example.reason, example_id, skipped_example.detail)
             continue
-        features = featurize({"waveform": waveform})
-        if np.isfinite(features["encoder_features"]).all():
+        featurized = featurize({"waveform": waveform})
+        if np.isfinite(featurized[_audio_key(featurized)]).all():
             return
         skipped.skip(NON_FINITE_FEATURES, example_id, NON_FINITE_FEATURES_DETAIL)
     if skipped.total == 0:
@@ -487,8 +513,9 @@ def _check_shard_has_usable_example(shard, featurize):
 def _with_decoder_tokens(example):
     """Decoder inputs, targets shifted left by one, and their mask."""
     target_ids = example["target_ids"]
+    audio_key = _audio_key(example)
     return {
-        "encoder_features": example["encoder_features"],
+        audio_key: example[audio_key],
         "num_frames": example["num_frames"],
         "bucket": example["bucket"],
         "position": example["position"],
@@ -498,9 +525,9 @@ def _with_decoder_tokens(example):
     }
 
 
-def _training_padding(pad_token_id):
+def _training_padding(pad_token_id, features_in_step):
     return {
-        "encoder_features": 0.0,
+        ENCODER_AUDIO if features_in_step else ENCODER_FEATURES: 0.0,
         "num_frames": 0,
         "bucket": 0,
         "position": tf.constant(-1, tf.int64),
@@ -530,17 +557,24 @@ class _BatchFinisher:
         self.seed = seed
 
     def __call__(self, batch_index, batch):
-        features = batch["encoder_features"]
-        if self.spec_augment is not None:
-            seed = tf.stack([tf.constant(self.seed, tf.int64), batch_index])
-            features = self.spec_augment(features, batch["num_frames"], seed)
+        if ENCODER_AUDIO in batch:
+            audio_input = {ENCODER_AUDIO: batch[ENCODER_AUDIO]}
+        else:
+            audio_input = {ENCODER_FEATURES: self._augment(batch, batch_index)}
         x = {
-            "encoder_features": features,
+            **audio_input,
             "decoder_token_ids": self._pad_tokens(batch["decoder_token_ids"], self.pad_token_id),
             "decoder_padding_mask": self._pad_tokens(batch["decoder_padding_mask"], 0),
         }
         y = self._pad_tokens(batch["target_ids"], self.pad_token_id)
         return (x, y, batch["position"]) if self.with_positions else (x, y)
+
+    def _augment(self, batch, batch_index):
+        features = batch[ENCODER_FEATURES]
+        if self.spec_augment is None:
+            return features
+        seed = tf.stack([tf.constant(self.seed, tf.int64), batch_index])
+        return self.spec_augment(features, batch["num_frames"], seed)
 
     def _pad_tokens(self, tokens, value):
         length = tf.shape(tokens)[1]

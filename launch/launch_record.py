@@ -100,10 +100,10 @@ class Submission:
         print(f"# would write {record_path} (launch.json); nothing was written or run.")
 
 
-def installed_versions():
-    """Versions of the recorded distributions that are installed, and Python's."""
+def installed_versions(distributions=RECORDED_DISTRIBUTIONS):
+    """Versions of those `distributions` that are installed, and Python's."""
     versions = {"python": sys.version.split()[0]}
-    for name in RECORDED_DISTRIBUTIONS:
+    for name in distributions:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

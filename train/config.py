@@ -55,6 +55,10 @@ class DataConfig:
     max_label_tokens: int
     clip_length_windows: bool
     spec_augment: bool
+    # Batches carry padded 16 kHz waveforms, turned into log-mel features
+    # inside the compiled training step (on the accelerator); not with
+    # spec_augment, which masks features.
+    features_in_step: bool
     shuffle_buffer: int
     max_eval_examples: int
 
@@ -101,6 +105,7 @@ class TrainerConfig:
     eval_batch_size: int
     max_decode_length: int
     jit_compile: bool
+    rematerialize: str
     # Updates skipped in a row (non-finite loss or gradient) that stop the run.
     max_skipped_updates_in_a_row: int
 

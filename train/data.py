@@ -102,7 +102,10 @@ def build_run_data(
     """Shards the training source per input pipeline and builds held-out examples.
 
     Features come from the model's own audio converter, so training,
-    evaluation and the exported preset see the same ones.
+    evaluation and the exported preset see the same ones. With
+    `data.features_in_step` the training batches carry waveforms that the
+    trainer converts in its compiled step; the held-out set keeps features
+    made here, once per run, which equal those within 1e-5.
 
     `stream_states` ({pipeline id: `StreamState` JSON}, from
     `RunData.stream_states` in a checkpoint) resumes each pipeline where
@@ -136,6 +139,7 @@ def build_run_data(
             max_label_tokens=data_config.max_label_tokens,
             clip_length_windows=data_config.clip_length_windows,
             spec_augment=data_config.spec_augment,
+            features_in_step=data_config.features_in_step,
             shuffle_buffer=data_config.shuffle_buffer,
             skip_counter=skipped,
             record_log=stream.record_log,

@@ -19,10 +19,13 @@ import dataclasses
 import functools
 import time
 
+from data_pipelines.featurizer import ENCODER_AUDIO
+from data_pipelines.featurizer import ENCODER_FEATURES
 from train import evaluate
 from train.preemption import StopRequest
 from train.skipped_updates import SkippedUpdates
 from train.strategy import wait_for_every_worker
+from whisper.audio_io import WHISPER_SAMPLING_RATE
 
 # Where a checkpoint keeps each input pipeline's place in its record stream.
 INPUT_PIPELINES = "input_pipelines"
@@ -129,6 +132,11 @@ def prefixed(group, metrics):
 
 
 def audio_seconds(strategy, batch):
-    """Seconds of (padded) audio in a distributed batch: 100 frames a second."""
-    features = strategy.experimental_local_results(batch[0]["encoder_features"])
-    return sum(int(f.shape[0]) * int(f.shape[1]) for f in features) / 100.0
+    """Seconds of (padded) audio in a distributed batch: 100 frames a second,
+    or 16,000 samples for the waveforms of `data.features_in_step`."""
+    x = batch[0]
+    key, per_second = (
+        (ENCODER_AUDIO, WHISPER_SAMPLING_RATE) if ENCODER_AUDIO in x else (ENCODER_FEATURES, 100)
+    )
+    rows = strategy.experimental_local_results(x[key])
+    return sum(int(r.shape[0]) * int(r.shape[1]) for r in rows) / per_second

@@ -26,6 +26,8 @@ import operator
 import keras
 import tensorflow as tf
 
+from data_pipelines.featurizer import with_features_from_audio
+from train.choices import REMATERIALIZATION_MODES
 from whisper.whisper_audio_to_text import token_cross_entropy
 
 
@@ -38,7 +40,9 @@ class Trainer:
     trains. Feed `train_step` the elements of a dataset made by
     `strategy.distribute_datasets_from_function`, each an `(x, y)` pair:
     `x` the model's inputs ("encoder_features", "decoder_token_ids",
-    "decoder_padding_mask"), `y` the target token ids; targets where
+    "decoder_padding_mask"; or "encoder_audio", 16 kHz waveforms that the
+    compiled step turns into features, see `data.features_in_step`), `y` the
+    target token ids; targets where
     "decoder_padding_mask" is 0 are padding and count for nothing. Each
     replica's batch must split evenly into `gradient_accumulation_steps`
     micro-batches.
@@ -59,6 +63,11 @@ class Trainer:
         freeze_encoder: bool. Train the decoder only: the encoder gets no
             gradient, no backward pass and no optimizer slots.
         jit_compile: bool. Compile the forward and backward passes with XLA.
+        rematerialize: what the backward pass recomputes instead of the
+            forward pass keeping it (sets the model's stacks to do so): "none";
+            "attention", each attention's scores and probabilities (the bulk of
+            the memory of 30 s windows, little compute); "layers", all of each
+            encoder and decoder layer but its inputs (one more forward pass).
 
     Example:
 
@@ -104,12 +113,17 @@ class Trainer:
         clip_norm=None,
         freeze_encoder=False,
         jit_compile=True,
+        rematerialize="none",
     ):
         steps = gradient_accumulation_steps
         if not (isinstance(steps, int) and steps >= 1):
             raise ValueError(
                 "gradient_accumulation_steps must be a positive int, got "
                 f"{gradient_accumulation_steps!r}."
+            )
+        if rematerialize not in REMATERIALIZATION_MODES:
+            raise ValueError(
+                f"rematerialize must be one of {REMATERIALIZATION_MODES}, got {rematerialize!r}."
             )
         if clip_norm is not None and not clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {clip_norm!r}.")
@@ -120,6 +134,10 @@ class Trainer:
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.clip_norm = clip_norm
         self.freeze_encoder = freeze_encoder
+        for stack in (model.backbone.encoder, model.backbone.decoder):
+            stack.set_rematerialization(
+                layers=rematerialize == "layers", attention=rematerialize == "attention"
+            )
         self.trainable_variables = self._variables_to_train()
         if not optimizer.built:
             # A custom loop fails ("You must feed a value for placeholder
@@ -239,27 +257,37 @@ class Trainer:
 
     def _accumulate_local_gradients(self, micro_x, micro_y, global_tokens):
         """This replica's share of the gradient and the loss, in float32."""
+        if self.gradient_accumulation_steps == 1:
+            # No accumulators: one copy of the gradient fewer in memory.
+            return self._float32_gradients(0, micro_x, micro_y, global_tokens)
         gradients = [tf.zeros(v.shape, "float32") for v in self.trainable_variables]
         loss = tf.zeros((), "float32")
         for index in tf.range(self.gradient_accumulation_steps):
             # One micro-batch at a time: overlapping them would keep several
             # micro-batches' activations alive, which accumulation avoids.
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
-            x, y = tf.nest.map_structure(operator.itemgetter(index), (micro_x, micro_y))
-            micro_gradients, micro_loss = self._compiled_micro_batch_gradients(x, y, global_tokens)
-            # convert_to_tensor densifies sparse (embedding lookup) gradients.
-            gradients = [
-                total + tf.cast(tf.convert_to_tensor(gradient), "float32")
-                for total, gradient in zip(gradients, micro_gradients)
-            ]
+            micro_gradients, micro_loss = self._float32_gradients(
+                index, micro_x, micro_y, global_tokens
+            )
+            gradients = [total + gradient for total, gradient in zip(gradients, micro_gradients)]
             loss += micro_loss
         return gradients, loss
+
+    def _float32_gradients(self, index, micro_x, micro_y, global_tokens):
+        """Micro-batch `index`'s gradients, dense and in float32, and its loss."""
+        x, y = tf.nest.map_structure(operator.itemgetter(index), (micro_x, micro_y))
+        gradients, loss = self._compiled_micro_batch_gradients(x, y, global_tokens)
+        # convert_to_tensor densifies sparse (embedding lookup) gradients.
+        return [tf.cast(tf.convert_to_tensor(g), "float32") for g in gradients], loss
 
     def _micro_batch_gradients(self, x, y, global_tokens):
         # Only the trained variables are watched. With a frozen encoder, no
         # encoder operation touches a watched value, so the tape records none
         # of them and the encoder runs forward only.
         variables = [v.value for v in self.trainable_variables]  # the tf.Variables
+        # Waveforms from a `data.features_in_step` pipeline become features
+        # here, inside the compiled step; nothing to differentiate.
+        x = with_features_from_audio(x, self.model.audio_converter)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(variables)
             logits = self.model(x, training=True)

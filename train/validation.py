@@ -45,6 +45,7 @@ from omegaconf.errors import ValidationError
 from data_pipelines.source_factory import SOURCE_KINDS
 from train.choices import DTYPE_POLICIES
 from train.choices import OFFLINE_TINY_EN
+from train.choices import REMATERIALIZATION_MODES
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
@@ -119,6 +120,7 @@ CHOICES = {
     "schedule.kind": SCHEDULE_KINDS,
     "model.task": TASKS,
     "model.dtype": DTYPE_POLICIES,
+    "trainer.rematerialize": REMATERIALIZATION_MODES,
 }
 # The source argument naming the data of each source kind, checked to exist.
 DATA_LOCATION_KEYS = {"manifest": "path", "hf_datasets": "dataset", "tfds": "data_dir"}
@@ -398,7 +400,15 @@ def check_architecture(cfg, architecture):
         decoder_layers is None or _is_positive_int(decoder_layers),
         "null or a positive integer",
     )
-    require("dropout", 0 <= architecture.get("dropout", 0.0) < 1, "a number in [0, 1)")
+    dropout = architecture.get("dropout", 0.0)
+    require("dropout", 0 <= dropout < 1, "a number in [0, 1)")
+    # A recomputed forward pass would draw new dropout masks, and the
+    # gradient would not be the one of the forward pass that ran.
+    require(
+        "dropout",
+        dropout == 0 or cfg.trainer.rematerialize == "none",
+        f"0 with trainer.rematerialize={cfg.trainer.rematerialize}",
+    )
     heads, hidden = architecture["num_heads"], architecture["hidden_dim"]
     require("num_heads", hidden % heads == 0, f"a divisor of hidden_dim={hidden}")
     require("num_mels", architecture.get("num_mels", 80) in MEL_BIN_COUNTS, "80 or 128")
@@ -443,6 +453,13 @@ def _check_data(cfg):
         "data.max_audio_seconds",
         data.max_audio_seconds <= WINDOW_FRAMES / FRAMES_PER_SECOND,
         f"at most {WINDOW_FRAMES // FRAMES_PER_SECOND} s, the window Whisper hears",
+    )
+    check(
+        cfg,
+        "data.features_in_step",
+        not (data.features_in_step and data.spec_augment),
+        "false with data.spec_augment=true (SpecAugment masks features, which the training "
+        "step would compute after it), or set data.spec_augment=false",
     )
     location = DATA_LOCATION_KEYS.get(data.source)
     for split in ("train", "eval"):

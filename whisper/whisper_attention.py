@@ -19,6 +19,11 @@ class WhisperAttention(keras.layers.Layer):
     `(hidden, 2 * hidden)` matmul, which `compute_key_value` runs once per
     utterance so that decoding steps only project the query.
 
+    Setting `recompute_probabilities` (a training choice, not part of the
+    config) keeps only the projected queries, keys and values of training
+    calls and recomputes the scores and probabilities, the largest
+    activations of long sequences, in the backward pass.
+
     Args:
         num_heads: int. Number of attention heads.
         cross_attention: bool. Whether keys and values come from the encoder.
@@ -43,6 +48,7 @@ class WhisperAttention(keras.layers.Layer):
         self._probability_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="probability_dropout"
         )
+        self.recompute_probabilities = False
 
     def build(self, input_shape):
         hidden_dim = input_shape[-1]
@@ -132,14 +138,19 @@ class WhisperAttention(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))
 
     def _attend(self, query, key, value, attention_mask, training):
-        scale = ops.cast(self.head_dim**-0.5, query.dtype)
-        scores = ops.matmul(query * scale, ops.transpose(key, (0, 1, 3, 2)))
-        scores = ops.cast(scores, "float32")
-        if attention_mask is not None:
-            scores = ops.where(attention_mask, scores, MASKED_SCORE)
-        probabilities = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
-        probabilities = self._probability_dropout(probabilities, training=training)
-        context = ops.matmul(probabilities, value)
+        def mix_values(query, key, value):
+            scale = ops.cast(self.head_dim**-0.5, query.dtype)
+            scores = ops.matmul(query * scale, ops.transpose(key, (0, 1, 3, 2)))
+            scores = ops.cast(scores, "float32")
+            if attention_mask is not None:
+                scores = ops.where(attention_mask, scores, MASKED_SCORE)
+            probabilities = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+            probabilities = self._probability_dropout(probabilities, training=training)
+            return ops.matmul(probabilities, value)
+
+        if self.recompute_probabilities and training:
+            mix_values = keras.remat(mix_values)
+        context = mix_values(query, key, value)
         batch, length = ops.shape(context)[0], ops.shape(context)[2]
         context = ops.reshape(
             ops.transpose(context, (0, 2, 1, 3)), (batch, length, self.hidden_dim)

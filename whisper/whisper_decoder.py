@@ -72,13 +72,7 @@ class WhisperDecoder(WhisperTransformerStack):
             # Padded tokens are never attended to; keras_hub masks keys only.
             keys_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
             mask = ops.logical_and(mask, keys_mask)
-        for layer in self.transformer_layers:
-            x = layer(
-                x,
-                encoder_sequence=encoder_sequence,
-                self_attention_mask=mask,
-                training=training,
-            )
+        x = self.run_layers(x, training, encoder_sequence, self_attention_mask=mask)
         return self.final_norm(x)
 
     def embed(self, token_ids, start_index, training=None):

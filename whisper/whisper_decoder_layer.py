@@ -38,6 +38,10 @@ class WhisperDecoderLayer(WhisperEncoderLayer):
         )
         self.cross_attention_dropout = self._dropout("cross_attention_dropout")
 
+    @property
+    def attention_layers(self):
+        return (self.self_attention, self.cross_attention)
+
     def build(self, input_shape):
         super().build(input_shape)
         self.cross_attention_layer_norm.build(input_shape)

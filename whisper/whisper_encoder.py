@@ -84,9 +84,7 @@ class WhisperEncoder(WhisperTransformerStack):
         positions = self.position_embedding[: ops.shape(x)[1]]
         x = x + ops.cast(positions, x.dtype)
         x = self.embeddings_dropout(x, training=training)
-        for layer in self.transformer_layers:
-            x = layer(x, training=training)
-        return self.final_norm(x)
+        return self.final_norm(self.run_layers(x, training))
 
     def compute_output_shape(self, input_shape):
         frames = input_shape[1]

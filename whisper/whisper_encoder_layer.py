@@ -67,6 +67,10 @@ class WhisperEncoderLayer(keras.layers.Layer):
     def _dense(self, units, name):
         return dense(units, self.dtype_policy, name)
 
+    @property
+    def attention_layers(self):
+        return (self.self_attention,)
+
     def build(self, input_shape):
         hidden_dim = input_shape[-1]
         self.feedforward_output_dense = self._dense(hidden_dim, "feedforward_output_dense")

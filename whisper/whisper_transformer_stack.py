@@ -14,6 +14,10 @@ class WhisperTransformerStack(keras.layers.Layer):
     `create_embeddings`, which runs first so that Keras lists the
     embeddings' variables before the layers' (checkpoints rely on the order).
 
+    `set_rematerialization` (a training choice, not part of the config)
+    trades compute for memory in training calls: recompute whole layers, or
+    only their attention probabilities, in the backward pass.
+
     Args:
         num_layers: int. Number of transformer layers.
         num_heads: int. Attention heads per layer.
@@ -50,6 +54,7 @@ class WhisperTransformerStack(keras.layers.Layer):
             num_layers, num_heads, intermediate_dim, dropout, self.dtype_policy
         )
         self.layer_norm = layer_norm(self.dtype_policy, "layer_norm")
+        self.rematerialize_layers = False
 
     def create_embeddings(self):
         """Creates the layers in front of the stack; subclasses override it."""
@@ -60,6 +65,34 @@ class WhisperTransformerStack(keras.layers.Layer):
         for layer in self.transformer_layers:
             layer.build(hidden_shape)
         self.layer_norm.build(hidden_shape)
+
+    def set_rematerialization(self, *, layers, attention):
+        """Which activations training calls recompute instead of keeping.
+
+        Args:
+            layers: bool. Keep only each layer's inputs; recompute the rest
+                (one more forward pass of every layer).
+            attention: bool. Keep each attention's projections; recompute its
+                scores and probabilities (a fraction of a forward pass, most
+                of the memory of long sequences).
+        """
+        self.rematerialize_layers = layers
+        for layer in self.transformer_layers:
+            for attention_layer in layer.attention_layers:
+                attention_layer.recompute_probabilities = attention
+
+    def run_layers(self, hidden, training, *tensors, **options):
+        """Runs `hidden` through the layers; each also gets `tensors` (which
+        receive gradients) and `options` (which do not)."""
+        for layer in self.transformer_layers:
+
+            def call(hidden, *tensors, layer=layer):
+                return layer(hidden, *tensors, training=training, **options)
+
+            if self.rematerialize_layers and training:
+                call = keras.remat(call)
+            hidden = call(hidden, *tensors)
+        return hidden
 
     def final_norm(self, hidden):
         # The norm computes in float32; outputs follow the model's policy.
