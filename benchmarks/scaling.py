@@ -41,7 +41,7 @@ from benchmarks import report
 from benchmarks.peer_process import measure_in_process
 from benchmarks.train_step import build_trainer
 from benchmarks.train_step import json_object
-from benchmarks.train_step import synthetic_batch
+from benchmarks.train_step import synthetic_batches
 from benchmarks.train_step import time_steps
 from benchmarks.whisper_flops import training_flop_per_example
 from whisper.quiet_import import import_tensorflow_quietly
@@ -367,11 +367,7 @@ def measure_worker(settings):
 
     strategy = build_strategy("multi_worker")
     trainer = build_trainer(strategy, settings)
-    batch = synthetic_batch(settings)
-    dataset = strategy.distribute_datasets_from_function(
-        lambda _: tf.data.Dataset.from_tensors(batch).repeat()
-    )
-    batches = iter(dataset)
+    batches = synthetic_batches(strategy, settings)
     result = time_steps(lambda: trainer.train_step(next(batches)), settings)
     # The step as traced: what its collective operations carry.
     step = trainer._distributed_step.get_concrete_function(next(batches)[:2])

@@ -187,17 +187,24 @@ def synthetic_batch(settings):
 
 def measure_ours(settings):
     """The real Trainer's step on the default strategy."""
-    tf = import_tensorflow_quietly()
+    import_tensorflow_quietly()
     from train.strategy import build_strategy
 
     strategy = build_strategy("default")
     trainer = build_trainer(strategy, settings)
+    batches = synthetic_batches(strategy, settings)
+    return time_steps(lambda: trainer.train_step(next(batches)), settings)
+
+
+def synthetic_batches(strategy, settings):
+    """`synthetic_batch` again and again, distributed as the Trainer takes it."""
+    import tensorflow as tf
+
     batch = synthetic_batch(settings)
     dataset = strategy.distribute_datasets_from_function(
         lambda _: tf.data.Dataset.from_tensors(batch).repeat()
     )
-    batches = iter(dataset)
-    return time_steps(lambda: trainer.train_step(next(batches)), settings)
+    return iter(dataset)
 
 
 def build_trainer(strategy, settings):
