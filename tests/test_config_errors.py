@@ -75,6 +75,11 @@ BEFORE_TENSORFLOW = [
         ["data=hf_datasets", "data.train.dataset=/no/dir", "data.eval.dataset=/no/dir"],
         "data.train.dataset",
     ),
+    (["data=manifest"], "data.train.path"),
+    (["data=hf_datasets", "data.train.dataset=/tmp"], "data.eval.dataset"),
+    (["+preset=whisper_tiny_en", "model.architecture={hidden_dim: 8}"], "model.preset"),
+    (["experiment=finetune_tiny_en", "+model.architecture.hidden_dim=8"], "model.preset"),
+    (["model.architecture=5"], "model.architecture"),
 ]
 BEFORE_THE_MODEL = [
     (["strategy=tpu"], "strategy.kind"),
@@ -88,6 +93,17 @@ BEFORE_THE_MODEL = [
     (["model.task=translate"], "model.task"),
     (["+data.train.colour=blue"], "data.train"),
 ]
+
+
+@pytest.fixture(scope="module")
+def without_tensorflow(tmp_path_factory):
+    """PYTHONPATH for a process in which importing TensorFlow fails."""
+    blocker = tmp_path_factory.mktemp("no-tensorflow")
+    (blocker / "tensorflow").mkdir()
+    (blocker / "tensorflow" / "__init__.py").write_text(
+        'raise ImportError("TensorFlow was imported before the configuration was checked")\n'
+    )
+    return str(blocker)
 
 
 def run_train(overrides, tmp_path, **environment):
@@ -114,9 +130,18 @@ def assert_one_line_error(completed, key, tmp_path):
 @pytest.mark.parametrize(
     "overrides, key", BEFORE_TENSORFLOW, ids=[" ".join(case[0]) for case in BEFORE_TENSORFLOW]
 )
-def test_a_bad_value_fails_before_tensorflow_in_one_line(overrides, key, tmp_path):
-    completed = run_train(overrides, tmp_path)
+def test_a_bad_value_fails_before_tensorflow_in_one_line(
+    overrides, key, tmp_path, without_tensorflow
+):
+    completed = run_train(overrides, tmp_path, PYTHONPATH=without_tensorflow)
     assert_one_line_error(completed, key, tmp_path)
+
+
+def test_tensorflow_blocked_is_what_a_valid_config_runs_into(tmp_path, without_tensorflow):
+    # The blocker works: past validation, the run needs TensorFlow.
+    completed = run_train([], tmp_path, PYTHONPATH=without_tensorflow)
+    assert completed.returncode != 0
+    assert "TensorFlow was imported before the configuration was checked" in completed.stderr
 
 
 @pytest.mark.slow
@@ -138,6 +163,29 @@ def test_the_line_names_the_value_and_what_is_allowed(tmp_path):
 def test_offline_the_preset_error_says_which_override_takes_a_local_directory(tmp_path):
     line = run_train(["+preset=whisper_base_en"], tmp_path).stderr.strip()
     assert "model.preset=/path/to/preset" in line and "WHISPER_KERAS_OFFLINE=1" in line
+
+
+@pytest.mark.slow
+def test_a_failed_download_names_the_override_that_takes_a_local_copy(tmp_path):
+    # Downloads allowed, but the hub is a closed port: a machine offline.
+    completed = run_train(
+        ["model.preset=hf://openai/whisper-tiny.en", "model.architecture=null"],
+        tmp_path,
+        WHISPER_KERAS_OFFLINE="0",
+        HF_HUB_OFFLINE="0",
+        HF_ENDPOINT="http://127.0.0.1:9",
+    )
+    assert_one_line_error(completed, "model.preset", tmp_path)
+    line = completed.stderr.strip()
+    assert "could not download 'hf://openai/whisper-tiny.en'" in line
+    assert "pass model.preset=/path/to/preset" in line and "WHISPER_KERAS_OFFLINE=1" in line
+
+
+def test_the_readme_counts_these_configurations(tmp_path):
+    readme = (train_cli.ROOT / "README.md").read_text(encoding="utf-8")
+    total = len(BEFORE_TENSORFLOW) + len(BEFORE_THE_MODEL)
+    assert f"{total} bad configurations in `tests/test_config_errors.py`, " in readme
+    assert f"{len(BEFORE_TENSORFLOW)} of them refused before TensorFlow is imported" in readme
 
 
 def test_hydra_full_error_shows_the_traceback(tmp_path):

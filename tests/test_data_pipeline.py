@@ -15,6 +15,7 @@ from data_pipelines.pipeline import NoUsableExamplesError
 from data_pipelines.pipeline import build_dataset
 from data_pipelines.pipeline import build_eval_examples
 from data_pipelines.record_log import RecordLog
+from data_pipelines.shard_records import ShardRecords
 from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_example import SpeechExample
@@ -491,6 +492,35 @@ def test_resuming_from_a_stream_state_gives_the_same_batches(
         np.testing.assert_array_equal(y, y_resumed)
         for key in x:
             np.testing.assert_array_equal(x[key], x_resumed[key])
+
+
+def test_a_resumed_stream_makes_no_record_of_what_it_skips(tokenizer, converter, monkeypatch):
+    # Records are what the pipeline decodes: a resume may list the skipped
+    # examples, never turn one into a record (read, decode or resample it).
+    examples = tone_examples([0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    made = []
+    original_records = ShardRecords.records
+
+    def logged_records(self, *args, **kwargs):
+        for record in original_records(self, *args, **kwargs):
+            made.append(record["position"])
+            yield record
+
+    monkeypatch.setattr(ShardRecords, "records", logged_records)
+    state = StreamState(batches=20, next_position=40, pending=(37,))
+    dataset = build_dataset(
+        ListSource(examples),
+        tokenizer,
+        converter,
+        batch_size=2,
+        seed=3,
+        shuffle_buffer=4,
+        record_log=RecordLog(),
+        stream_state=state,
+    )
+    (_, _, positions), *_ = batches(dataset, 2)
+    assert list(positions) == [37, 40]
+    assert made and min(made) == 37 and all(p >= 40 for p in made[1:]), made
 
 
 # SpecAugment ---------------------------------------------------------------

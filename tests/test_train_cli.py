@@ -82,11 +82,20 @@ def test_tfds_from_a_locally_prepared_builder(tmp_path):
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    # With the other group option of schedule, and rematerialized layers.
     completed = run_train(
-        "strategy=mirrored", "strategy.num_cpu_devices=2", *FAST, f"run_dir={tmp_path}"
+        "strategy=mirrored",
+        "strategy.num_cpu_devices=2",
+        "schedule=cosine",
+        "trainer.rematerialize=layers",
+        *FAST,
+        f"run_dir={tmp_path}",
     )
     assert_trained(completed, tmp_path)
     assert WhisperBackbone.from_preset(str(tmp_path / "preset")).num_layers == 2
+    config = json.loads((tmp_path / "run.json").read_text())["config"]
+    assert config["schedule"]["kind"] == "cosine"
+    assert config["trainer"]["rematerialize"] == "layers"
 
 
 @pytest.mark.slow

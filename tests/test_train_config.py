@@ -13,6 +13,7 @@ from data_pipelines.source_factory import SOURCE_KINDS
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
+from train.validation import ConfigError
 from train.validation import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -45,14 +46,17 @@ def test_the_schema_states_types_and_no_values():
 
 
 @pytest.mark.parametrize("path", GROUP_FILES, ids=lambda path: f"{path.parent.name}={path.stem}")
-def test_every_group_option_composes_validates_and_sets_every_field(path, monkeypatch):
+def test_every_group_option_composes_validates_and_sets_every_field(path, monkeypatch, tmp_path):
     group, option = path.parent.name, path.stem
     # A multi-worker run is valid where a cluster is described.
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}}')
-    cfg = compose_config(f"{group}={option}")
+    user_data = USER_DATA.get(f"{group}/{option}", ())
+    cfg = compose_config(f"{group}={option}", *(f"{key}={tmp_path}" for key in user_data))
     validate(cfg)
-    expected_missing = set(USER_DATA.get(f"{group}/{option}", ()))
-    assert set(OmegaConf.missing_keys(cfg)) == expected_missing
+    assert not OmegaConf.missing_keys(cfg)
+    if user_data:
+        with pytest.raises(ConfigError, match=f"^Config key {user_data[0]} has no value"):
+            validate(compose_config(f"{group}={option}"))
 
 
 def test_allowed_kinds_are_the_modules_and_each_has_its_group_option():

@@ -27,6 +27,7 @@ from train.validation import blame
 from train.validation import check_architecture
 from train.validation import check_batch_split
 from train.validation import check_tokenizer
+from train.validation import download_advice
 from train.validation import effective_architecture
 from train.validation import one_line_errors
 from train.validation import validate
@@ -80,12 +81,13 @@ def run(cfg):
     chief = is_chief(strategy)
     sources = build_sources(cfg.data)
     architecture = effective_architecture(cfg.model)
-    with blame("model.tokenizer" if cfg.model.tokenizer else "model.preset", OSError, ValueError):
+    tokenizer_key = "model.tokenizer" if cfg.model.tokenizer else "model.preset"
+    with blame(tokenizer_key, OSError, ValueError), download_advice(tokenizer_key):
         tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.preset)
     check_tokenizer(cfg, tokenizer, architecture and architecture["vocabulary_size"])
 
     with strategy.scope():
-        with blame("model.preset", OSError, ValueError):
+        with blame("model.preset", OSError, ValueError), download_advice("model.preset"):
             model = build_model(cfg.model, tokenizer, cfg.data.clip_length_windows)
         if architecture is None:  # An imported checkpoint: known once built.
             check_architecture(cfg, architecture_of(model.backbone.get_config()))

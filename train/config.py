@@ -33,8 +33,11 @@ class ModelConfig:
     preset: str | None
     # False: the preset's architecture with random weights.
     load_weights: bool
-    # WhisperBackbone constructor arguments, when `preset` is null.
-    architecture: dict[str, Any] | None
+    # WhisperBackbone constructor arguments, when `preset` is null. Typed Any,
+    # not dict | None: OmegaConf cannot merge an override such as
+    # `model.architecture.hidden_dim=8` into a None dict node and crashes with
+    # a traceback; as Any it merges, and validation names the conflict.
+    architecture: Any
     # The tokenizer of random-weight models: a preset directory, a Hugging
     # Face tokenizer.json, or "tiny_en"; null: the preset's own.
     tokenizer: str | None

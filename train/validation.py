@@ -143,14 +143,35 @@ def blame(key, *error_types):
     """Re-raises `error_types` from the block as a `ConfigError` naming `key`."""
     try:
         yield
+    except ConfigError:
+        raise  # Already names its key.
     except error_types as error:
         message = " ".join(str(error).split())
         raise ConfigError(f"Config key {key}: {message}") from error
 
 
+@contextlib.contextmanager
+def download_advice(key):
+    """Re-raises a failed preset download as a `ConfigError` naming `key`,
+    the override that takes a local copy instead."""
+    from whisper.preset_io import PresetDownloadError  # Keras: run time only.
+
+    try:
+        yield
+    except PresetDownloadError as error:
+        reason = " ".join(error.reason.split())
+        raise ConfigError(
+            f"Config key {key}: could not download '{error.handle}' ({reason}); this machine "
+            f"may be offline: pass {key}=/path/to/preset, a local copy (a keras_hub preset, "
+            f"transformers or CTranslate2 directory), or set {OFFLINE_ENV}=1 to refuse "
+            "downloads at once"
+        ) from error
+
+
 def validate(cfg):
     """Raises `ConfigError` naming the first key whose value is not allowed."""
     _check_known_keys(cfg)
+    _check_no_missing_values(cfg)
     for key, allowed in CHOICES.items():
         check(cfg, key, get(cfg, key) in allowed, f"one of {list(allowed)}")
     for key, rule in RANGES.items():
@@ -258,6 +279,27 @@ def _check_known_keys(cfg):
         raise ConfigError(f"Config key {error.full_key!r} is not allowed: {error.msg}") from None
 
 
+def _check_no_missing_values(cfg):
+    # A group's mandatory value (`???`, e.g. data=manifest's paths) that no
+    # override set; OmegaConf would raise MissingMandatoryValue on first read.
+    missing = list(_missing_keys(cfg))
+    if missing:
+        others = f" (also unset: {', '.join(missing[1:])})" if missing[1:] else ""
+        raise ConfigError(
+            f"Config key {missing[0]} has no value: set it on the command line, "
+            f"e.g. {missing[0]}=...{others}"
+        )
+
+
+def _missing_keys(node, prefix=""):
+    """The dotted keys left at `???` under `node`, in the config's order."""
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            yield f"{prefix}{key}"
+        elif OmegaConf.is_dict(node[key]):
+            yield from _missing_keys(node[key], f"{prefix}{key}.")
+
+
 def _check_trainer(cfg):
     trainer = cfg.trainer
     check(
@@ -310,6 +352,13 @@ def _tf_config_task_count():
 
 def _check_model(cfg):
     model = cfg.model
+    check(
+        cfg,
+        "model.architecture",
+        model.architecture is None or OmegaConf.is_dict(model.architecture),
+        "null or a mapping of WhisperBackbone arguments, e.g. "
+        "'{num_layers: 2, num_heads: 4, hidden_dim: 256, ...}'",
+    )
     check(
         cfg,
         "model.preset",

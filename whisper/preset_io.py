@@ -81,7 +81,17 @@ class UnsafePresetError(PresetError):
 
 
 class PresetDownloadError(OSError):
-    """A remote preset that could not be downloaded."""
+    """A remote preset that could not be downloaded.
+
+    Attributes:
+        handle: str. The preset's `kaggle://` or `hf://` handle.
+        reason: str. Why: downloads disabled, or the download's error.
+    """
+
+    def __init__(self, message, handle, reason):
+        super().__init__(message)
+        self.handle = handle
+        self.reason = reason
 
 
 def keras_hub_name(class_name):
@@ -135,18 +145,21 @@ def _download(handle, download):
         "preset directory instead, e.g. from_preset('/path/to/preset')."
     )
     if downloads_disabled():
+        reason = f"downloads are disabled ({OFFLINE_ENV}=1)"
         raise PresetDownloadError(
-            f"Preset '{handle}' is remote and downloads are disabled ({OFFLINE_ENV}=1). {advice}"
+            f"Preset '{handle}' is remote and {reason}. {advice}", handle, reason
         )
     try:
         return download(handle)
     except ImportError:
         raise
     except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
         raise PresetDownloadError(
-            f"Could not download preset '{handle}': "
-            f"{type(error).__name__}: {error}. This machine may be offline. "
-            f"{advice}"
+            f"Could not download preset '{handle}': {reason}. This machine may be offline. "
+            f"{advice}",
+            handle,
+            reason,
         ) from error
 
 
