@@ -64,6 +64,12 @@ class Featurizer:
             `audio_padding_multiple_seconds`, the last being
             `max_audio_seconds` rounded up. `None` uses every multiple.
         audio_padding_multiple_seconds: float. A whole number of frames.
+        min_window_seconds: float, only with clip-length windows: no window
+            is shorter, however short its clip (rounded up to
+            `audio_padding_multiple_seconds`). Pretrained Whisper, which saw
+            30 s windows only, is reported to loop and hallucinate after
+            fine-tuning on very short ones; about 10 s is reported safe.
+            0 pads each clip to its own bucket.
 
     Attributes:
         padded_lengths: the sorted sample counts waveforms are padded to.
@@ -76,21 +82,24 @@ class Featurizer:
         clip_length_windows=False,
         bucket_boundaries=None,
         audio_padding_multiple_seconds=2.0,
+        min_window_seconds=0.0,
     ):
         self.audio_converter = audio_converter
         self.clip_length_windows = clip_length_windows
         check_audio_converter(audio_converter, max_audio_seconds, clip_length_windows)
-        if bucket_boundaries is not None and not clip_length_windows:
-            raise ValueError(
-                "`bucket_boundaries` needs `clip_length_windows=True`: 30 s "
-                "features all have one length."
-            )
+        for name, value in (("bucket_boundaries", bucket_boundaries),
+                            ("min_window_seconds", min_window_seconds)):  # fmt: skip
+            if value and not clip_length_windows:
+                raise ValueError(
+                    f"`{name}` needs `clip_length_windows=True`: 30 s features all have one length."
+                )
         if clip_length_windows:
             self.padded_lengths = _clip_padded_lengths(
                 audio_converter,
                 max_audio_seconds,
                 audio_padding_multiple_seconds,
                 bucket_boundaries,
+                min_window_seconds,
             )
         else:
             self.padded_lengths = [audio_converter.num_samples]
@@ -164,7 +173,9 @@ def with_features_from_audio(inputs, audio_converter):
     return inputs
 
 
-def _clip_padded_lengths(audio_converter, max_audio_seconds, multiple_seconds, bucket_boundaries):
+def _clip_padded_lengths(
+    audio_converter, max_audio_seconds, multiple_seconds, bucket_boundaries, min_window_seconds
+):
     """Sorted sample counts that clip-length waveforms are padded up to."""
     rate = audio_converter.sampling_rate
     multiple = round(multiple_seconds * rate)
@@ -184,8 +195,14 @@ def _clip_padded_lengths(audio_converter, max_audio_seconds, multiple_seconds, b
         boundaries = range(multiple, longest, multiple)
     else:
         boundaries = [round(seconds * rate) for seconds in bucket_boundaries]
+    if not 0 <= min_window_seconds <= max_audio_seconds:
+        raise ValueError(
+            f"`min_window_seconds` must be in [0, max_audio_seconds={max_audio_seconds}], "
+            f"got {min_window_seconds!r}."
+        )
+    shortest = padded(math.ceil(min_window_seconds * rate))  # 0: no minimum.
     lengths = {padded(samples) for samples in boundaries if 0 < samples < longest}
-    return sorted(lengths | {longest})
+    return sorted({max(length, shortest) for length in lengths} | {longest})
 
 
 def check_audio_converter(audio_converter, max_audio_seconds, clip_length_windows):

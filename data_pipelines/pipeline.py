@@ -138,6 +138,7 @@ def build_dataset(
     clip_length_windows=False,
     bucket_boundaries=None,
     audio_padding_multiple_seconds=2.0,
+    min_window_seconds=0.0,
     label_padding_multiple=64,
     spec_augment=None,
     features_in_step=False,
@@ -186,6 +187,8 @@ def build_dataset(
         audio_padding_multiple_seconds: float. Clip-length features are
             padded to a multiple of this; 2 s (200 frames) bounds the shapes
             XLA compiles to 15 while padding a clip by under 2 s.
+        min_window_seconds: float, only with clip-length windows: the
+            shortest window, however short the clip (see `Featurizer`).
         label_padding_multiple: int. Token rows are padded to a multiple of
             this (at most `max_label_tokens`), bounding token shapes too.
         spec_augment: `None` or `False` (none), `True` (a default
@@ -243,6 +246,7 @@ def build_dataset(
         clip_length_windows,
         bucket_boundaries,
         audio_padding_multiple_seconds,
+        min_window_seconds,
     )
     examples = _usable_examples(
         source,
@@ -287,6 +291,7 @@ def build_eval_examples(
     num_shards=1,
     min_audio_seconds=0.1,
     max_audio_seconds=30.0,
+    min_window_seconds=0.0,
     max_examples=None,
     skip_counter=None,
 ):
@@ -295,7 +300,8 @@ def build_eval_examples(
     `features` is the NumPy float32 `(frames, mels)` log-mel spectrogram
     `audio_converter` gives the example's waveform: 30 s of features from a
     converter that pads (as Whisper decodes), the clip's own frames from
-    one that does not. This is what `train.evaluate.evaluate` takes: it
+    one that does not, padded to at least `min_window_seconds` as in
+    training. This is what `train.evaluate.evaluate` takes: it
     batches the features, decodes greedily and scores against the texts.
     A list, decoded once, because evaluation runs many times in a training
     run; 30 s features take 960 KB each with 80 mels, so `max_examples`
@@ -317,9 +323,13 @@ def build_eval_examples(
         max_audio_seconds=max_audio_seconds,
     )
 
+    min_window = round(min_window_seconds * audio_converter.sampling_rate)
+
     def featurize(example):
         example = dict(example)
-        example["encoder_features"] = audio_converter(example.pop("waveform"))
+        waveform = example.pop("waveform")
+        waveform = tf.pad(waveform, [[0, tf.maximum(min_window - tf.shape(waveform)[0], 0)]])
+        example["encoder_features"] = audio_converter(waveform)
         return example
 
     examples = _usable_examples(

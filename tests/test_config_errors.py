@@ -80,6 +80,9 @@ BEFORE_TENSORFLOW = [
     (["+preset=whisper_tiny_en", "model.architecture={hidden_dim: 8}"], "model.preset"),
     (["experiment=finetune_tiny_en", "+model.architecture.hidden_dim=8"], "model.preset"),
     (["model.architecture=5"], "model.architecture"),
+    (["data.min_window_seconds=-1"], "data.min_window_seconds"),
+    (["data.min_window_seconds=40"], "data.min_window_seconds"),
+    (["experiment=finetune_tiny_en", "data.min_window_seconds=10"], "data.min_window_seconds"),
 ]
 BEFORE_THE_MODEL = [
     (["strategy=tpu"], "strategy.kind"),

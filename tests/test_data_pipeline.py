@@ -260,6 +260,36 @@ def test_fixed_bucket_boundaries(tokenizer, clip_converter):
     assert frames == [400, 400, 800, 1000]
 
 
+def test_a_minimum_window_pads_short_clips_to_it_in_training_and_evaluation(
+    tokenizer, clip_converter
+):
+    durations = [0.5, 1.5, 2.5, 3.0, 5.5, 0.8]
+    common = dict(max_audio_seconds=10, clip_length_windows=True, min_window_seconds=3)
+    dataset = build_dataset(
+        ListSource(tone_examples(durations)),
+        tokenizer,
+        clip_converter,
+        batch_size=2,
+        training=False,
+        **common,
+    )
+    frames = sorted(x["encoder_features"].shape[1] for x, _ in batches(dataset))
+    # The 3 s minimum rounds up to 4 s: the five clips up to 4 s get 4 s (two
+    # full batches and a partial one), 5.5 s gets 6 s.
+    assert frames == [400, 400, 400, 600]
+    common.pop("clip_length_windows")
+    held_out = build_eval_examples(ListSource(tone_examples(durations)), clip_converter, **common)
+    assert [len(features) for _, features, _ in held_out] == [300, 300, 300, 300, 550, 300]
+
+
+def test_a_minimum_window_needs_clip_length_windows(tokenizer, converter):
+    with pytest.raises(ValueError, match="`min_window_seconds` needs `clip_length_windows=True`"):
+        build_dataset(
+            ListSource(tone_examples([1.0])), tokenizer, converter, batch_size=1,
+            min_window_seconds=10,
+        )  # fmt: skip
+
+
 def test_in_memory_bytes_and_file_audio_agree(tokenizer, clip_converter, tmp_path):
     rng = np.random.default_rng(1)
     stereo = (0.2 * rng.standard_normal((44100, 2))).astype(np.float32)

@@ -128,6 +128,7 @@ def test_a_sweep_runs_each_job_in_its_own_directory(tmp_path):
         "-m",
         *FAST,
         "trainer.steps=2",
+        "data.min_window_seconds=4",
         "optimizer.learning_rate=1e-3,2e-3",
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -137,6 +138,7 @@ def test_a_sweep_runs_each_job_in_its_own_directory(tmp_path):
         assert (tmp_path / job / "checkpoints" / "step-000000002").exists()
     rates = [json.loads((tmp_path / job / "run.json").read_text()) for job in ("0", "1")]
     assert [r["config"]["optimizer"]["learning_rate"] for r in rates] == [1e-3, 2e-3]
+    assert {r["config"]["data"]["min_window_seconds"] for r in rates} == {4}
 
 
 @pytest.mark.slow

@@ -57,6 +57,8 @@ class DataConfig:
     max_audio_seconds: float
     max_label_tokens: int
     clip_length_windows: bool
+    # With clip_length_windows: the shortest window, however short the clip.
+    min_window_seconds: float
     spec_augment: bool
     # Batches carry padded 16 kHz waveforms, turned into log-mel features
     # inside the compiled training step (on the accelerator); not with

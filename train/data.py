@@ -138,6 +138,7 @@ def build_run_data(
             max_audio_seconds=data_config.max_audio_seconds,
             max_label_tokens=data_config.max_label_tokens,
             clip_length_windows=data_config.clip_length_windows,
+            min_window_seconds=data_config.min_window_seconds,
             spec_augment=data_config.spec_augment,
             features_in_step=data_config.features_in_step,
             shuffle_buffer=data_config.shuffle_buffer,
@@ -154,6 +155,7 @@ def build_run_data(
             converter,
             min_audio_seconds=data_config.min_audio_seconds,
             max_audio_seconds=data_config.max_audio_seconds,
+            min_window_seconds=data_config.min_window_seconds,
             max_examples=data_config.max_eval_examples,
             skip_counter=skipped,
         )

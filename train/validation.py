@@ -110,6 +110,7 @@ RANGES = {
     "strategy.num_cpu_devices": POSITIVE_OR_NULL,
     "data.min_audio_seconds": NON_NEGATIVE,
     "data.max_audio_seconds": POSITIVE,
+    "data.min_window_seconds": NON_NEGATIVE,
     "data.max_label_tokens": POSITIVE,
     "data.shuffle_buffer": NON_NEGATIVE,
     "data.max_eval_examples": POSITIVE,
@@ -502,6 +503,18 @@ def _check_data(cfg):
         "data.max_audio_seconds",
         data.max_audio_seconds <= WINDOW_FRAMES / FRAMES_PER_SECOND,
         f"at most {WINDOW_FRAMES // FRAMES_PER_SECOND} s, the window Whisper hears",
+    )
+    check(
+        cfg,
+        "data.min_window_seconds",
+        data.min_window_seconds == 0 or data.clip_length_windows,
+        "0 unless data.clip_length_windows=true (30 s windows are all the same length)",
+    )
+    check(
+        cfg,
+        "data.min_window_seconds",
+        data.min_window_seconds <= data.max_audio_seconds,
+        f"at most data.max_audio_seconds={data.max_audio_seconds}",
     )
     check(
         cfg,
