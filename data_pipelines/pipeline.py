@@ -111,6 +111,7 @@ from data_pipelines.shard_records import ShardRecords
 from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_source import check_shard
+from data_pipelines.window_packer import WindowPacker
 
 # Why an example's features can be non-finite though its samples are finite.
 NON_FINITE_FEATURES_DETAIL = "its log-mel features hold NaN or infinity (samples too large?)"
@@ -139,6 +140,7 @@ def build_dataset(
     bucket_boundaries=None,
     audio_padding_multiple_seconds=2.0,
     min_window_seconds=0.0,
+    packing=False,
     label_padding_multiple=64,
     spec_augment=None,
     features_in_step=False,
@@ -189,6 +191,11 @@ def build_dataset(
             XLA compiles to 15 while padding a clip by under 2 s.
         min_window_seconds: float, only with clip-length windows: the
             shortest window, however short the clip (see `Featurizer`).
+        packing: bool. Fills each 30 s window with consecutive examples,
+            their transcripts joined into one target (see `WindowPacker`):
+            short clips train several to a window, in the regime Whisper
+            was pretrained in. Not with clip-length windows. Positions are
+            then `(batch, members)`, padded with -1.
         label_padding_multiple: int. Token rows are padded to a multiple of
             this (at most `max_label_tokens`), bounding token shapes too.
         spec_augment: `None` or `False` (none), `True` (a default
@@ -230,6 +237,11 @@ def build_dataset(
             "`spec_augment` masks features, which `features_in_step=True` leaves to the "
             "training step: use one or the other."
         )
+    if packing and clip_length_windows:
+        raise ValueError(
+            "`packing=True` fills 30 s windows; `clip_length_windows=True` cuts them to "
+            "one clip: use one or the other."
+        )
     repeat = training if repeat is None else repeat
     example_filter = ExampleFilter(
         tokenizer,
@@ -260,6 +272,9 @@ def build_dataset(
         skip_counter=SkipCounter() if skip_counter is None else skip_counter,
         record_log=record_log,
         stream_state=stream_state,
+        packer=_packer(tokenizer, audio_converter, language, task, max_label_tokens)
+        if packing
+        else None,
     )
     examples = examples.map(_with_decoder_tokens)
     batches = featurizer.batch(
@@ -371,8 +386,9 @@ def _usable_examples(
     skip_counter,
     record_log=None,
     stream_state=None,
+    packer=None,
 ):
-    """Examples that passed every check, one at a time.
+    """Examples that passed every check, one at a time (or packed by `packer`).
 
     `featurize` maps an example's `"waveform"` to the model's audio input:
     its `"encoder_features"` or, for features in the step, `"encoder_audio"`.
@@ -399,12 +415,24 @@ def _usable_examples(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     ).filter(lambda example: example["usable"])
+    if packer is not None:
+        examples = packer.pack(examples)
     examples = examples.map(
         featurize,
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     return examples.filter(lambda example: _finite_or_counted(example, skip_counter, record_log))
+
+
+def _packer(tokenizer, audio_converter, language, task, max_label_tokens):
+    prompt = tokenizer.decoder_prompt_ids(language=language, task=task)
+    return WindowPacker(
+        prompt_length=len(prompt),
+        end_of_text_id=tokenizer.eos_token_id,
+        max_samples=audio_converter.num_samples,
+        max_label_tokens=max_label_tokens,
+    )
 
 
 def _count_skipped_rows(source, shard_index, skip_counter):
@@ -459,19 +487,24 @@ def _decode(record, example_filter, skip_counter, record_log):
 
 
 def _finite_or_counted(example, skip_counter, record_log):
-    """True for finite features; otherwise counts the example, False."""
+    """True for finite features; otherwise counts the example (each member
+    of a pack), False."""
 
-    def count(example_id, position):
-        example_id = example_id.decode("utf-8")
-        detail = NON_FINITE_FEATURES_DETAIL
-        _skip(skip_counter, record_log, NON_FINITE_FEATURES, example_id, detail, position)
+    def count(example_ids, positions):
+        for example_id, position in zip(example_ids, positions):
+            example_id = example_id.decode("utf-8")
+            detail = NON_FINITE_FEATURES_DETAIL
+            _skip(skip_counter, record_log, NON_FINITE_FEATURES, example_id, detail, position)
         return False
 
     return tf.cond(
         tf.reduce_all(tf.math.is_finite(example[_audio_key(example)])),
         lambda: tf.constant(True),
         lambda: tf.numpy_function(
-            count, [example["id"], example["position"]], tf.bool, stateful=True
+            count,
+            [tf.reshape(example["id"], [-1]), tf.reshape(example["position"], [-1])],
+            tf.bool,
+            stateful=True,
         ),
     )
 

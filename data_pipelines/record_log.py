@@ -28,6 +28,8 @@ log.take_dropped(through=2)  # {1}
 import collections
 import threading
 
+import numpy as np
+
 
 class RecordLog:
     """Thread-safe ids of the newest record positions, and dropped positions.
@@ -60,6 +62,8 @@ class RecordLog:
             return taken
 
     def ids(self, positions):
-        """The ids at `positions`; `"position N"` for one no longer kept."""
+        """The ids at `positions` (any shape; -1, which pads packed
+        windows, is left out); `"position N"` for one no longer kept."""
+        positions = [int(p) for p in np.ravel(positions) if p >= 0]
         with self._lock:
-            return [self._ids.get(int(p), f"position {int(p)}") for p in positions]
+            return [self._ids.get(p, f"position {p}") for p in positions]

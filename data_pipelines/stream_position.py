@@ -33,6 +33,8 @@ stream.state()  # StreamState(batches=1, next_position=4, pending=(2,))
 
 import dataclasses
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class StreamState:
@@ -64,8 +66,9 @@ class StreamPosition:
         self.pending = set(state.pending)
 
     def consume(self, positions):
-        """Notes one batch, given its rows' record positions."""
-        positions = {int(p) for p in positions}
+        """Notes one batch, given its rows' record positions: `(rows,)`, or
+        `(rows, members)` for packed windows, where -1 pads."""
+        positions = {int(p) for p in np.ravel(positions) if p >= 0}
         last = max(positions)
         if last < self.next_position:
             raise ValueError(

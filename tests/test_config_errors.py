@@ -82,7 +82,8 @@ BEFORE_TENSORFLOW = [
     (["model.architecture=5"], "model.architecture"),
     (["data.min_window_seconds=-1"], "data.min_window_seconds"),
     (["data.min_window_seconds=40"], "data.min_window_seconds"),
-    (["experiment=finetune_tiny_en", "data.min_window_seconds=10"], "data.min_window_seconds"),
+    (["experiment=finetune_tiny_en", "data.clip_length_windows=false"], "data.min_window_seconds"),
+    (["data.packing=true"], "data.packing"),
 ]
 BEFORE_THE_MODEL = [
     (["strategy=tpu"], "strategy.kind"),

@@ -480,9 +480,9 @@ def test_the_order_is_fixed_by_the_seed(tokenizer, clip_converter):
     assert sorted(first[:12]) == sorted(example.text for example in examples)
 
 
-@pytest.mark.parametrize("clip_length_windows", [True, False])
+@pytest.mark.parametrize("windows", ["clip_length", "30_s", "packed"])
 def test_resuming_from_a_stream_state_gives_the_same_batches(
-    tokenizer, clip_converter, converter, clip_length_windows
+    tokenizer, clip_converter, converter, windows
 ):
     # Buckets of several lengths (records wait in them), a clip too short
     # and one without text (dropped), and more batches than one pass holds.
@@ -494,10 +494,11 @@ def test_resuming_from_a_stream_state_gives_the_same_batches(
         return build_dataset(
             ListSource(examples),
             tokenizer,
-            clip_converter if clip_length_windows else converter,
+            clip_converter if windows == "clip_length" else converter,
             batch_size=2,
             seed=3,
-            clip_length_windows=clip_length_windows,
+            clip_length_windows=windows == "clip_length",
+            packing=windows == "packed",
             spec_augment=True,
             shuffle_buffer=4,
             record_log=record_log,
@@ -511,7 +512,7 @@ def test_resuming_from_a_stream_state_gives_the_same_batches(
         stream.consume(positions)
     state = stream.state()
     assert state.batches == 11 and state.next_position > len(examples)
-    if clip_length_windows:
+    if windows == "clip_length":
         assert state.pending  # Some records wait in their buckets.
 
     resumed = batches(dataset(RecordLog(), StreamState.from_json(state.to_json())), 5)
@@ -551,6 +552,90 @@ def test_a_resumed_stream_makes_no_record_of_what_it_skips(tokenizer, converter,
     (_, _, positions), *_ = batches(dataset, 2)
     assert list(positions) == [37, 40]
     assert made and min(made) == 37 and all(p >= 40 for p in made[1:]), made
+
+
+# Packing -------------------------------------------------------------------
+
+
+def packed_dataset(examples, tokenizer, converter, **kwargs):
+    arguments = dict(batch_size=2, training=False, packing=True, record_log=RecordLog())
+    return build_dataset(ListSource(examples), tokenizer, converter, **(arguments | kwargs))
+
+
+def test_packing_fills_30_s_windows_in_order_with_joined_transcripts(tokenizer, converter):
+    durations = [2.0, 7.5, 3.2, 8.0, 5.1, 6.4, 2.7, 4.0, 7.9, 3.3, 6.0, 2.2, 5.5]
+    examples = tone_examples(durations)
+    batch_list = batches(packed_dataset(examples, tokenizer, converter))
+    members = [
+        [int(p) for p in row if p >= 0] for _, _, positions in batch_list for row in positions
+    ]
+    # Every example once, in stream order, each window as full as greedy
+    # filling makes it: at most 30 s, and the next clip would not fit.
+    assert sum(members, []) == list(range(len(examples)))
+    for pack, next_pack in zip(members, members[1:] + [None]):
+        seconds = sum(durations[p] for p in pack)
+        assert seconds <= 30.0
+        if next_pack:
+            assert seconds + durations[next_pack[0]] > 30.0
+    assert max(len(pack) for pack in members) >= 5
+    rows_ = [row for x, y, _ in batch_list for row in rows([(x, y)])]
+    for pack, (features, decoder_ids, mask, targets) in zip(members, rows_):
+        joined_text = " ".join(examples[p].text for p in pack)
+        # The joined target is the tokenizer's for the joined transcripts.
+        assert row_target_ids(decoder_ids, mask, targets) == tuple(
+            tokenizer.training_target_ids(joined_text)
+        )
+        audio = np.concatenate([examples[p].audio for p in pack])
+        np.testing.assert_allclose(features, converter(audio).numpy(), atol=1e-5)
+
+
+def test_packs_end_where_the_decoder_would_overflow(tokenizer, converter):
+    examples = tone_examples([2.0] * 6)
+    decoder_tokens = len(tokenizer.training_target_ids(examples[0].text)) - 1
+    text_tokens = decoder_tokens - len(tokenizer.decoder_prompt_ids())
+    # Room for two texts, not three: windows are cut by tokens, not seconds.
+    max_label_tokens = decoder_tokens + text_tokens
+    dataset = packed_dataset(examples, tokenizer, converter, max_label_tokens=max_label_tokens)
+    positions = np.concatenate([p for _, _, p in batches(dataset)])
+    np.testing.assert_array_equal(positions, [[0, 1], [2, 3], [4, 5]])
+
+
+def test_a_pack_whose_features_overflow_is_dropped_and_its_members_counted(
+    tokenizer, converter, bad_examples
+):
+    (huge,) = bad_examples["non_finite_features"]
+    good = tone_examples([12.0, 12.0, 12.0, 12.0])
+    counter = SkipCounter()
+    dataset = packed_dataset(
+        [good[0], huge, good[1], good[2], good[3]], tokenizer, converter, skip_counter=counter
+    )
+    ((x, _, positions),) = batches(dataset)
+    # 12 + 1 + 12 s, then 12 + 12 s.
+    np.testing.assert_array_equal(positions, [[3, 4]])
+    assert np.isfinite(x["encoder_features"]).all()
+    assert counter.counts() == {"non_finite_features": 3}
+    assert {example_id for example_id, _ in counter.examples("non_finite_features")} == {
+        "tone-0",
+        "huge",
+        "tone-1",
+    }
+
+
+def test_packing_needs_30_s_windows(tokenizer, clip_converter):
+    with pytest.raises(ValueError, match="packing=True. fills 30 s windows"):
+        packed_dataset(tone_examples([1.0]), tokenizer, clip_converter, clip_length_windows=True)
+
+
+def test_stream_positions_of_packed_batches_skip_the_padding():
+    log = RecordLog()
+    for position in range(7):
+        log.add(position, f"clip-{position}")
+    log.drop(5)
+    stream = StreamPosition(log)
+    stream.consume(np.array([[0, 1, 2], [3, -1, -1]]))
+    stream.consume(np.array([[4, -1], [6, -1]]))
+    assert stream.state() == StreamState(batches=2, next_position=7, pending=())
+    assert log.ids(np.array([[4, -1], [6, -1]])) == ["clip-4", "clip-6"]
 
 
 # SpecAugment ---------------------------------------------------------------

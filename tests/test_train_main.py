@@ -41,7 +41,7 @@ def test_named_experiment_and_groups_compose():
     cfg = compose_config("experiment=finetune_tiny_en", "strategy=mirrored", "schedule=cosine")
     validate(cfg)
     assert cfg.model.preset == "tiny_en"
-    assert cfg.data.clip_length_windows is False
+    assert cfg.data.clip_length_windows is True and cfg.data.min_window_seconds == 10
     assert (cfg.strategy.kind, cfg.schedule.kind) == ("mirrored", "cosine")
 
 

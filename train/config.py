@@ -59,6 +59,9 @@ class DataConfig:
     clip_length_windows: bool
     # With clip_length_windows: the shortest window, however short the clip.
     min_window_seconds: float
+    # Several clips to a 30 s window, their transcripts joined; not with
+    # clip_length_windows.
+    packing: bool
     spec_augment: bool
     # Batches carry padded 16 kHz waveforms, turned into log-mel features
     # inside the compiled training step (on the accelerator); not with

@@ -57,7 +57,7 @@ class RunData:
         # Local replicas take this pipeline's batches in the order it made
         # them, which their last positions give.
         batches = [p.numpy() for p in self.strategy.experimental_local_results(batch[2])]
-        return sorted(batches, key=max)
+        return sorted(batches, key=np.max)
 
 
 # A stream state as one int64 row, for collectives: pipeline id, batches,
@@ -139,6 +139,7 @@ def build_run_data(
             max_label_tokens=data_config.max_label_tokens,
             clip_length_windows=data_config.clip_length_windows,
             min_window_seconds=data_config.min_window_seconds,
+            packing=data_config.packing,
             spec_augment=data_config.spec_augment,
             features_in_step=data_config.features_in_step,
             shuffle_buffer=data_config.shuffle_buffer,

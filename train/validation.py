@@ -518,6 +518,13 @@ def _check_data(cfg):
     )
     check(
         cfg,
+        "data.packing",
+        not (data.packing and data.clip_length_windows),
+        "false with data.clip_length_windows=true (packing fills 30 s windows; clip-length "
+        "windows cut them to one clip), or set data.clip_length_windows=false",
+    )
+    check(
+        cfg,
         "data.features_in_step",
         not (data.features_in_step and data.spec_augment),
         "false with data.spec_augment=true (SpecAugment masks features, which the training "
