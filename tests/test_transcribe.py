@@ -1,25 +1,25 @@
 import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
-import types
 
 import keras
 import numpy as np
 import pytest
 import soundfile
+import srt
 from conftest import word_error_rate
 
-from whisper.audio_io import load_audio
+from benchmarks.long_recording import long_recording
 from whisper.transcribe import main
-from whisper.transcribe import transcribe_files
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MAX_DECODER_LENGTH = 8
+MAX_DECODER_LENGTH = 16
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +77,71 @@ def test_prints_one_tab_separated_line_per_file_in_input_order(preset_dir, write
         assert text and text == " ".join(text.split())
 
 
-def test_json_lines_give_duration_and_30_second_windows(preset_dir, write_speech, capsys):
+def test_json_lines_give_language_duration_and_timed_segments(preset_dir, write_speech, capsys):
     paths = [write_speech("long.wav", 70), write_speech("short.wav", 2)]
 
-    code, out, err = run(capsys, preset_dir, *paths, "--json", "--batch-size", 2, "--no-jit")
+    code, out, err = run(capsys, preset_dir, *paths, "--json", "--no-jit")
 
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
-    for record in records:
-        assert set(record) == {"path", "text", "duration", "windows"}
-        assert isinstance(record["text"], str)
     assert [record["path"] for record in records] == paths
     assert [record["duration"] for record in records] == [70.0, 2.0]
-    assert [record["windows"] for record in records] == [3, 1]
+    for record in records:
+        assert set(record) == {"path", "text", "language", "duration", "segments"}
+        assert record["language"] is None
+        for segment in record["segments"]:
+            assert 0 <= segment["start"] <= segment["end"] <= record["duration"] + 30
+
+
+def test_every_output_format_is_written_per_file(preset_dir, write_speech, tmp_path, capsys):
+    paths = [write_speech("one.wav", 3), write_speech("two.flac", 2)]
+    output_dir = tmp_path / "subtitles"
+
+    code, out, err = run(
+        capsys, preset_dir, *paths, "--output-format", "all", "--output-dir", output_dir, "--no-jit"
+    )
+
+    assert code == 0, err
+    written = sorted(os.listdir(output_dir))
+    assert written == sorted(
+        f"{n}.{f}" for n in ("one", "two") for f in ("txt", "json", "srt", "vtt")
+    )
+    text = out.splitlines()[0].split("\t")[1]
+    assert json.loads((output_dir / "one.json").read_text())["text"] == text
+    list(srt.parse((output_dir / "one.srt").read_text()))
+    assert (output_dir / "one.vtt").read_text().startswith("WEBVTT")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--output-format", "ass"], "--output-format: must be all or comma-separated formats"),
+        (["--temperature", "0,hot"], "--temperature: must be comma-separated temperatures"),
+        (["--beam-size", "0"], "--beam-size: must be a positive integer"),
+    ],
+)
+def test_bad_options_are_one_usage_line(options, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["model", "a.wav", *options])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_clashing_output_names_are_refused_before_the_model_loads(tmp_path, capsys):
+    code, out, err = run(
+        capsys, tmp_path / "no_model", "a/talk.wav", "b/talk.flac", "--output-format", "srt"
+    )
+    assert code == 2 and out == ""
+    assert "a/talk.wav and b/talk.flac would both write ./talk.srt" in err
+    assert "cannot use model" not in err
+
+
+def test_progress_bar_on_stderr(preset_dir, write_speech, capsys):
+    code, out, err = run(
+        capsys, preset_dir, write_speech("a.wav", 40), "--progress", "on", "--no-jit"
+    )
+    assert code == 0, err
+    assert re.search(r"a\.wav \[#{30}\] 40\.0/40\.0 s\n", err), err
 
 
 def test_unreadable_files_are_named_on_stderr_and_the_others_transcribed(
@@ -122,9 +174,9 @@ def test_a_model_that_cannot_be_loaded_exits_2(tmp_path, write_speech, capsys):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--max-length", MAX_DECODER_LENGTH + 1], r"--max-length must lie in \[3, 8\]"),
-        (["--max-length", 2], r"--max-length must lie in \[3, 8\]"),
         (["--language", "de"], "English-only"),
+        (["--suppress-words", "Kubernetes"], "--suppress-words 'Kubernetes' is 4 tokens"),
+        (["--suppress-tokens", "99999"], "--suppress-tokens [99999] lie outside the vocabulary"),
     ],
 )
 def test_options_the_model_cannot_take_exit_2(preset_dir, write_speech, capsys, options, message):
@@ -133,45 +185,6 @@ def test_options_the_model_cannot_take_exit_2(preset_dir, write_speech, capsys, 
     assert code == 2
     assert out == ""
     assert re.search(message, err)
-
-
-class WindowEchoModel:
-    """Stands in for a model: each window's text names its first sample."""
-
-    audio_converter = types.SimpleNamespace(sampling_rate=1000, max_audio_length=1)
-
-    def __init__(self):
-        self.batch_sizes = []
-
-    def generate(self, audio, max_length=None, jit_compile=True):
-        self.batch_sizes.append(len(audio))
-        return [f" w{round(window[0] * 100)}\n" for window in audio]
-
-
-def write_windows(path, values, samples_per_window=1000):
-    """A 1 kHz file holding each value for `samples_per_window` samples."""
-    audio = np.repeat(np.asarray(values, "float32"), samples_per_window)
-    soundfile.write(path, audio, 1000, subtype="FLOAT")
-    return str(path)
-
-
-def test_windows_share_batches_across_files_and_join_in_order(tmp_path):
-    model = WindowEchoModel()
-    three_windows = write_windows(tmp_path / "three.wav", [0.11, 0.12, 0.13])
-    # Half a window at the end still makes a window of its own.
-    one_and_a_half = write_windows(tmp_path / "partial.wav", [0.21], 1500)
-    unreadable = str(tmp_path / "missing.wav")
-    two_windows = write_windows(tmp_path / "two.wav", [0.41, 0.42])
-    paths = [three_windows, one_and_a_half, unreadable, two_windows]
-
-    transcripts = list(transcribe_files(model, paths, batch_size=4))
-
-    assert [t.path for t in transcripts] == paths
-    assert [t.text for t in transcripts] == ["w11 w12 w13", "w21 w21", "", "w41 w42"]
-    assert [t.windows for t in transcripts] == [3, 2, 0, 2]
-    assert transcripts[1].duration == 1.5
-    assert unreadable in str(transcripts[2].error)
-    assert model.batch_sizes == [4, 3]
 
 
 def test_help_runs_as_a_module():
@@ -184,34 +197,79 @@ def test_help_runs_as_a_module():
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("usage: python -m whisper.transcribe")
-    assert "--json" in completed.stdout and "30 s windows" in completed.stdout
+    assert "--output-format" in completed.stdout and "--beam-size" in completed.stdout
+
+
+def test_tensorflow_start_up_lines_are_silenced(preset_dir, write_speech):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whisper.transcribe",
+            preset_dir,
+            write_speech("a.wav", 1),
+            "--no-jit",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
 
 
 @pytest.mark.slow
-def test_real_tiny_en_transcribes_speech_clips_and_long_audio(
-    tiny_en_ctranslate2_dir, speech_clips, tmp_path, capsys
-):
-    clips = speech_clips
-    (first, _), (second, _) = clips[:2]
-    # First clip, silence up to exactly 30 s, second clip: its two windows
-    # are the two clips as they are transcribed alone.
-    first_audio, second_audio = load_audio(first), load_audio(second)
-    silence = np.zeros(16000 * 30 - len(first_audio), "float32")
-    joined = np.concatenate([first_audio, silence, second_audio])
-    joined_path = tmp_path / "joined.wav"
-    soundfile.write(joined_path, joined, 16000, subtype="FLOAT")
-    paths = [path for path, _ in clips] + [str(joined_path)]
+def test_real_tiny_en_transcribes_speech_clips(tiny_en_ctranslate2_dir, speech_clips, capsys):
+    paths = [path for path, _ in speech_clips]
 
-    # 10 windows in two equal batches: one XLA compilation.
-    code, out, err = run(capsys, tiny_en_ctranslate2_dir, *paths, "--json", "--batch-size", 5)
+    code, out, err = run(capsys, tiny_en_ctranslate2_dir, *paths, "--json")
 
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert [record["path"] for record in records] == paths
-    error_rate = word_error_rate(
-        [text for _, text in clips], [record["text"] for record in records[:-1]]
-    )
+    error_rate = word_error_rate([text for _, text in speech_clips], [r["text"] for r in records])
     # tiny.en mishears a few of espeak-ng's words (about 10% of them).
     assert error_rate <= 0.12, out
-    assert records[-1]["windows"] == 2
-    assert records[-1]["text"] == f"{records[0]['text']} {records[1]['text']}"
+    for record in records:
+        assert record["language"] == "en" or record["language"] is None
+        assert len(record["segments"]) == 1 and record["segments"][0]["start"] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [[], ["--batched"], ["--beam-size", "5"]])
+def test_real_tiny_en_writes_two_minutes_to_srt(tiny_en_ctranslate2_dir, tmp_path, capsys, options):
+    recording = long_recording()
+    path = tmp_path / "talk.flac"
+    soundfile.write(path, recording.waveform, 16000)
+
+    code, out, err = run(
+        capsys,
+        tiny_en_ctranslate2_dir,
+        path,
+        "--output-format",
+        "srt",
+        "--output-dir",
+        tmp_path,
+        *options,
+    )
+
+    assert code == 0, err
+    cues = list(srt.parse((tmp_path / "talk.srt").read_text()))
+    assert len(cues) >= 12
+    text = " ".join(cue.content for cue in cues)
+    assert word_error_rate([recording.text], [text]) <= 0.2, text
+    assert out.split("\t")[1].strip() == " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_an_initial_prompt_helps_spell_what_it_names(tiny_en_ctranslate2_dir, speech_clips, capsys):
+    (fox,) = [path for path, _ in speech_clips if path.endswith("quick_brown_fox.wav")]
+    (truth,) = [text for path, text in speech_clips if path == fox]
+
+    _, plain, _ = run(capsys, tiny_en_ctranslate2_dir, fox)
+    _, prompted, _ = run(capsys, tiny_en_ctranslate2_dir, fox, "--initial-prompt", truth)
+
+    plain_wer = word_error_rate([truth], [plain.split("\t")[1]])
+    prompted_wer = word_error_rate([truth], [prompted.split("\t")[1]])
+    assert prompted_wer < plain_wer, (plain, prompted)

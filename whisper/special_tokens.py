@@ -23,6 +23,13 @@ START_OF_TRANSCRIPT_TOKEN = "<|startoftranscript|>"
 END_OF_TEXT_TOKEN = "<|endoftext|>"
 NO_TIMESTAMPS_TOKEN = "<|notimestamps|>"
 PREVIOUS_TEXT_TOKEN = "<|startofprev|>"
+# The no-speech token: newer vocabularies name it <|nospeech|>, older ones
+# (tiny.en's among them) <|nocaptions|>.
+NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")
+# In OpenAI's layouts <|startofprev|> and the no-speech token are the two ids
+# just before <|notimestamps|>, and timestamps start right after it.
+PREVIOUS_TEXT_OFFSET = -2
+NO_SPEECH_OFFSET = -1
 TASK_TOKENS = {"transcribe": "<|transcribe|>", "translate": "<|translate|>"}
 TASKS = tuple(TASK_TOKENS)
 REQUIRED_SPECIAL_TOKENS = (

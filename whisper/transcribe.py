@@ -1,4 +1,4 @@
-"""Transcribes audio files from the command line.
+"""Transcribes audio files from the command line, with timestamps.
 
     python -m whisper.transcribe MODEL AUDIO [AUDIO ...] [options]
 
@@ -7,206 +7,70 @@ name (`whisper_tiny_en`), a `kaggle://` or `hf://` handle, or a directory
 holding a preset of ours or keras_hub's, a Hugging Face transformers
 checkpoint or a CTranslate2 (faster-whisper) model. AUDIO files may be in any
 format libsndfile reads (WAV, FLAC, OGG, MP3, ...), at any sampling rate and
-with any number of channels.
+with any number of channels, and of any length.
 
-Output, one line per file in the order given, printed as soon as the file
-and those before it are done:
+Each file is transcribed whole by `LongFormTranscriber`: 30 s windows decoded
+with timestamps, each starting where the last complete segment ended and
+conditioned on the text before it, with temperature fallback and no-speech
+detection (OpenAI's method); `--batched` decodes overlapping windows in
+parallel instead.
+
+Output, one line per file in the order given, printed as each is done:
 
 * by default `PATH<TAB>TEXT`;
 * with `--json`, JSON Lines: one object per line,
-  `{"path": ..., "text": ..., "duration": seconds, "windows": n}`.
-  Lines rather than one array, so that output streams and each line is
-  parsed on its own (`jq`, `pandas.read_json(lines=True)`).
+  `{"path", "text", "language", "duration", "segments": [{"start", "end",
+  "text", ...}]}`.
 
-Whitespace inside a text (newlines included) is collapsed to single spaces.
-A file that cannot be read is reported on stderr, naming it, and is left out
-of stdout; the other files are still transcribed.
+`--output-format txt,json,srt,vtt` (or `all`) also writes, per file, the
+transcript as `--output-dir/NAME.FORMAT` (NAME: the audio file's name
+without its extension). A file that cannot be read is reported on stderr,
+naming it, and the other files are still transcribed. TensorFlow's C++
+start-up lines are silenced unless `TF_CPP_MIN_LOG_LEVEL` is set.
 
 Exit status: 0 when every file was transcribed, 1 when any could not be read,
 2 when the model or the options cannot be used.
-
-Limitations: audio longer than the model's 30 s input is cut into consecutive
-fixed 30 s windows, each transcribed on its own and the texts joined with a
-space. A word spoken across a window boundary may be lost or garbled, and no
-timestamps are produced. Multilingual models need `--language` (or a
-language stored in their preset): the language is not detected.
 
 Example:
 
 ```python
 from whisper.transcribe import main
 
-exit_code = main(["/path/to/preset", "meeting.flac", "call.ogg", "--json"])
+exit_code = main(["/path/to/preset", "meeting.flac", "--output-format", "srt"])
 ```
 """
 
 import argparse
-import collections
-import dataclasses
 import json
+import os
 import sys
 
-from whisper.audio_io import AudioLoadError
-from whisper.audio_io import load_audio
 from whisper.special_tokens import TASKS
-from whisper.whisper_audio_to_text import WhisperAudioToText
+from whisper.transcript import OUTPUT_FORMATS
 
 EXIT_OK = 0
 EXIT_UNREADABLE_AUDIO = 1
 EXIT_UNUSABLE_MODEL = 2
+ALL_FORMATS = "all"
 
 
-@dataclasses.dataclass
-class FileTranscript:
-    """One input file: the texts of its windows, or why it was not read.
-
-    Attributes:
-        path: the file, as given.
-        duration: seconds of audio.
-        window_texts: one text per window; None until that window is decoded.
-        error: the `AudioLoadError` when the file could not be read.
-    """
-
-    path: str
-    duration: float = 0.0
-    window_texts: list = dataclasses.field(default_factory=list)
-    error: AudioLoadError | None = None
-
-    @property
-    def done(self):
-        return self.error is not None or None not in self.window_texts
-
-    @property
-    def windows(self):
-        return len(self.window_texts)
-
-    @property
-    def text(self):
-        return " ".join(" ".join(self.window_texts).split())
-
-
-def split_into_windows(waveform, window_samples):
-    """Consecutive windows of `window_samples` samples; the last may be shorter."""
-    return [
-        waveform[start : start + window_samples]
-        for start in range(0, len(waveform), window_samples)
-    ]
-
-
-def transcribe_files(model, paths, batch_size=8, max_length=None, jit_compile=True):
-    """Yields a `FileTranscript` per path, in order, once it and those before are done.
-
-    Windows of consecutive files share batches, so batches are full however
-    short the files are. Files are read one at a time: besides the file just
-    read, at most `batch_size - 1` windows wait in memory for their batch.
-
-    Args:
-        model: a `WhisperAudioToText` with a tokenizer.
-        paths: audio file paths.
-        batch_size: windows decoded together.
-        max_length: most tokens per window, prompt included.
-        jit_compile: decode with XLA.
-    """
-    converter = model.audio_converter
-    window_samples = int(converter.sampling_rate * converter.max_audio_length)
-    unfinished = collections.deque()
-    pending = []  # (transcript, window index, samples) not yet decoded
-    for path in paths:
-        transcript, windows = _read_windows(path, converter.sampling_rate, window_samples)
-        unfinished.append(transcript)
-        pending += [(transcript, index, window) for index, window in enumerate(windows)]
-        while len(pending) >= batch_size:
-            _decode_windows(model, pending[:batch_size], max_length, jit_compile)
-            del pending[:batch_size]
-        yield from _pop_done(unfinished)
-    if pending:
-        _decode_windows(model, pending, max_length, jit_compile)
-    yield from _pop_done(unfinished)
-
-
-def _read_windows(path, sampling_rate, window_samples):
-    try:
-        waveform = load_audio(path, sampling_rate)
-    except AudioLoadError as error:
-        return FileTranscript(path, error=error), []
-    windows = split_into_windows(waveform, window_samples)
-    transcript = FileTranscript(
-        path, duration=len(waveform) / sampling_rate, window_texts=[None] * len(windows)
-    )
-    return transcript, windows
-
-
-def _decode_windows(model, pending, max_length, jit_compile):
-    texts = model.generate(
-        [window for _, _, window in pending],
-        max_length=max_length,
-        jit_compile=jit_compile,
-    )
-    for (transcript, index, _), text in zip(pending, texts):
-        transcript.window_texts[index] = text
-
-
-def _pop_done(unfinished):
-    while unfinished and unfinished[0].done:
-        yield unfinished.popleft()
-
-
-def load_model(handle, language=None, task=None, max_length=None):
-    """Loads a model to transcribe with, checking the options against it.
-
-    Raises:
-        ValueError: the model has no tokenizer, or it cannot take
-            `language`, `task` or `max_length`.
-        OSError: a remote handle could not be downloaded.
-    """
-    overrides = {"language": language, "task": task}
-    model = WhisperAudioToText.from_preset(
-        handle, **{key: value for key, value in overrides.items() if value is not None}
-    )
-    if model.tokenizer is None:
-        raise ValueError("it has no tokenizer to build prompts and decode text with.")
-    # Building the prompt now refuses a language or task the model lacks
-    # before any audio is read.
-    prompt_length = len(model.decoder_prompt_ids())
-    limit = model.backbone.max_decoder_sequence_length
-    if max_length is not None and not prompt_length < max_length <= limit:
-        raise ValueError(
-            f"--max-length must lie in [{prompt_length + 1}, {limit}] for this "
-            f"model (its prompt has {prompt_length} tokens), got {max_length}."
-        )
-    return model
-
-
-def format_transcript(transcript, as_json=False):
-    """One output line: `PATH<TAB>TEXT`, or a JSON object."""
-    if as_json:
-        return json.dumps(
-            {
-                "path": transcript.path,
-                "text": transcript.text,
-                "duration": round(transcript.duration, 3),
-                "windows": transcript.windows,
-            },
-            ensure_ascii=False,
-        )
-    return f"{transcript.path}\t{transcript.text}"
+class OptionError(ValueError):
+    """Options that cannot be used together or with the given files."""
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m whisper.transcribe",
         description=(
-            "Transcribe audio files with a Whisper model. Prints one line per "
-            "file, in the order given: PATH<TAB>TEXT, or with --json one JSON "
-            "object per line (JSON Lines)."
+            "Transcribe audio files of any length with a Whisper model. Prints one "
+            "line per file, in the order given: PATH<TAB>TEXT, or with --json one "
+            "JSON object per line (JSON Lines), and writes subtitles with "
+            "--output-format."
         ),
         epilog=(
-            "Audio longer than 30 s is transcribed in consecutive fixed 30 s "
-            "windows whose texts are joined; words across a boundary may be "
-            "lost, and no timestamps are produced. Exit status: 0 when every "
-            "file was transcribed, 1 when any could not be read (reported on "
-            "stderr; the others are still transcribed), 2 when the model or "
-            "the options cannot be used."
+            "Exit status: 0 when every file was transcribed, 1 when any could not "
+            "be read (reported on stderr; the others are still transcribed), 2 "
+            "when the model or the options cannot be used."
         ),
     )
     parser.add_argument(
@@ -224,42 +88,134 @@ def build_parser():
         nargs="+",
         help="audio files in any format libsndfile reads (wav, flac, ogg, mp3, ...)",
     )
-    parser.add_argument(
+    _add_model_options(parser.add_argument_group("language and task"))
+    _add_decoding_options(parser.add_argument_group("decoding"))
+    _add_output_options(parser.add_argument_group("output"))
+    return parser
+
+
+def _add_model_options(group):
+    group.add_argument(
         "--language",
         help=(
-            "language code such as 'de' (multilingual models); default: the "
-            "language saved with the model"
+            "language code such as 'de', or 'auto' to detect it per file "
+            "(multilingual models); default: the language saved with the model"
         ),
     )
-    parser.add_argument(
+    group.add_argument(
         "--task",
         choices=TASKS,
         help="'translate' gives English text from other languages; default: the model's",
     )
-    parser.add_argument(
-        "--max-length",
-        type=_positive_int,
+
+
+def _add_decoding_options(group):
+    group.add_argument(
+        "--beam-size", type=_positive_int, help="beam search with this many beams (default: greedy)"
+    )
+    group.add_argument(
+        "--patience",
+        type=_positive_float,
+        default=1.0,
+        help="beam search ends after beam-size x patience candidates (default: %(default)s)",
+    )
+    group.add_argument(
+        "--length-penalty",
+        type=float,
+        help="alpha of the ((5 + length) / 6) ** alpha penalty (default: per-token average)",
+    )
+    group.add_argument(
+        "--temperature",
+        type=_temperatures,
+        default="0,0.2,0.4,0.6,0.8,1.0",
+        help="temperatures tried in turn when a window fails the thresholds (default: %(default)s)",
+    )
+    group.add_argument(
+        "--compression-ratio-threshold",
+        type=float,
+        default=2.4,
+        help="text compressing better than this repeats itself: fall back (default: %(default)s)",
+    )
+    group.add_argument(
+        "--log-prob-threshold",
+        type=float,
+        default=-1.0,
+        help="text under this log-probability per token: fall back (default: %(default)s)",
+    )
+    group.add_argument(
+        "--no-speech-threshold",
+        type=float,
+        default=0.6,
         help=(
-            "most tokens per 30 s window, prompt included; default: the "
-            "model's max_decoder_sequence_length (448 for OpenAI's models)"
+            "skip a window above this no-speech probability with improbable "
+            "text (default: %(default)s)"
         ),
     )
-    parser.add_argument(
+    group.add_argument(
+        "--no-condition-on-previous-text",
+        dest="condition_on_previous_text",
+        action="store_false",
+        help="decode each window without the text before it",
+    )
+    group.add_argument(
+        "--initial-prompt",
+        help="text as if it preceded the audio: names, spellings, style",
+    )
+    group.add_argument(
+        "--suppress-words",
+        type=_word_list,
+        default=[],
+        help="comma-separated words never to write, each one token (with or without a space)",
+    )
+    group.add_argument(
+        "--suppress-tokens",
+        type=_id_list,
+        default=[],
+        help="comma-separated token ids never to write",
+    )
+    group.add_argument(
+        "--batched",
+        action="store_true",
+        help="decode overlapping 30 s windows in parallel instead of one after another",
+    )
+    group.add_argument(
         "--batch-size",
         type=_positive_int,
         default=8,
-        help="30 s windows decoded together (default: %(default)s)",
+        help="windows decoded together with --batched (default: %(default)s)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print JSON Lines instead of PATH<TAB>TEXT"
-    )
-    parser.add_argument(
+    group.add_argument(
         "--no-jit",
         dest="jit_compile",
         action="store_false",
         help="decode without XLA: no wait for compilation, but slower decoding",
     )
-    return parser
+
+
+def _add_output_options(group):
+    group.add_argument(
+        "--json", action="store_true", help="print JSON Lines instead of PATH<TAB>TEXT"
+    )
+    group.add_argument(
+        "--output-format",
+        type=_formats,
+        default=[],
+        help=(
+            f"also write each transcript as {', '.join(OUTPUT_FORMATS)} "
+            f"(comma-separated) or {ALL_FORMATS}"
+        ),
+    )
+    group.add_argument(
+        "--output-dir",
+        default=".",
+        help="directory for --output-format files (default: the current one)",
+    )
+    group.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="a progress bar per file on stderr; auto: when stderr is a terminal",
+    )
 
 
 def _positive_int(text):
@@ -272,25 +228,246 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _temperatures(text):
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(not 0 <= value <= 10 for value in values):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated temperatures from 0 to 10, got {text!r}"
+        )
+    return values
+
+
+def _formats(text):
+    formats = [part.strip() for part in text.split(",") if part.strip()]
+    if formats == [ALL_FORMATS]:
+        return list(OUTPUT_FORMATS)
+    unknown = [f for f in formats if f not in OUTPUT_FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"must be {ALL_FORMATS} or comma-separated formats from "
+            f"{', '.join(OUTPUT_FORMATS)}, got {text!r}"
+        )
+    return formats
+
+
+def _word_list(text):
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
+def _id_list(text):
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated token ids, got {text!r}"
+        ) from None
+
+
+# Checks before any model is loaded ---------------------------------------
+
+
+def output_paths(audio_paths, output_dir, formats):
+    """Per audio file, {format: output path}; refuses two files that would
+    write the same path."""
+    paths, writers = [], {}
+    for audio in audio_paths:
+        name = os.path.splitext(os.path.basename(audio))[0]
+        outputs = {f: os.path.join(output_dir, f"{name}.{f}") for f in formats}
+        for output in outputs.values():
+            if output in writers and writers[output] != audio:
+                raise OptionError(
+                    f"{writers[output]} and {audio} would both write {output}; "
+                    f"transcribe them in separate runs or with different --output-dir."
+                )
+            writers[output] = audio
+        paths.append(outputs)
+    return paths
+
+
+def check_output_dir(output_dir):
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise OptionError(f"--output-dir {output_dir} is a file, not a directory.")
+
+
+# Model and transcription --------------------------------------------------
+
+
+def load_model(handle, language=None, task=None):
+    """Loads a model to transcribe with, checking the options against it.
+
+    Raises:
+        ValueError: the model has no tokenizer, or it cannot take
+            `language` or `task`.
+        OSError: a remote handle could not be downloaded.
+    """
+    from whisper.long_form_transcriber import AUTO_LANGUAGE
+    from whisper.whisper_audio_to_text import WhisperAudioToText
+
+    overrides = {"task": task}
+    if language not in (None, AUTO_LANGUAGE):
+        overrides["language"] = language
+    model = WhisperAudioToText.from_preset(
+        handle, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    if model.tokenizer is None:
+        raise ValueError("it has no tokenizer to build prompts and decode text with.")
+    if language == AUTO_LANGUAGE and model.tokenizer.is_multilingual:
+        return model
+    # Building the prompt now refuses a language or task the model lacks
+    # before any audio is read.
+    model.decoder_prompt_ids()
+    return model
+
+
+def suppress(model, words, token_ids):
+    """Adds `words` (each one token, with or without a leading space) and
+    `token_ids` to what `model` never generates."""
+    extra = set(token_ids)
+    for word in words:
+        ids = [model.tokenizer.tokenize(form) for form in (word, " " + word)]
+        single = [form[0] for form in ids if len(form) == 1]
+        if not single:
+            raise OptionError(
+                f"--suppress-words {word!r} is {len(ids[1])} tokens ({list(ids[1])}); "
+                f"only words that are one token can be suppressed."
+            )
+        extra |= set(single)
+    vocabulary_size = model.backbone.vocabulary_size
+    outside = sorted(i for i in extra if not 0 <= i < vocabulary_size)
+    if outside:
+        raise OptionError(
+            f"--suppress-tokens {outside} lie outside the vocabulary (0 to {vocabulary_size - 1})."
+        )
+    model.suppress_tokens = sorted(set(model.suppress_tokens or []) | extra)
+
+
+def build_transcriber(model, args):
+    from whisper.long_form_transcriber import LongFormTranscriber
+
+    return LongFormTranscriber(
+        model,
+        language=args.language,
+        temperatures=args.temperature,
+        compression_ratio_threshold=args.compression_ratio_threshold,
+        log_prob_threshold=args.log_prob_threshold,
+        no_speech_threshold=args.no_speech_threshold,
+        condition_on_previous_text=args.condition_on_previous_text,
+        initial_prompt=args.initial_prompt,
+        beam_size=args.beam_size,
+        patience=args.patience,
+        length_penalty=args.length_penalty,
+        batch_size=args.batch_size,
+        jit_compile=args.jit_compile,
+    )
+
+
+def transcribe_file(transcriber, path, batched, progress):
+    """The `Transcript` of one file; raises `AudioLoadError` if unreadable."""
+    from whisper.audio_io import load_audio
+
+    waveform = load_audio(path, transcriber.sampling_rate)
+    if batched:
+        return transcriber.transcribe_batched(waveform, progress=progress)
+    return transcriber.transcribe(waveform, progress=progress)
+
+
+def format_line(path, transcript, as_json=False):
+    """One stdout line: `PATH<TAB>TEXT`, or a JSON object."""
+    if as_json:
+        record = {"path": path, **json.loads(transcript.to_json())}
+        return json.dumps(record, ensure_ascii=False)
+    return f"{path}\t{transcript.text}"
+
+
+def write_outputs(transcript, outputs):
+    from whisper.json_io import write_text
+
+    for output_format, path in outputs.items():
+        write_text(path, transcript.render(output_format))
+
+
+class ProgressBar:
+    """`NAME [#####-----] 12.0/30.0 s` on one stderr line, redrawn in place."""
+
+    WIDTH = 30
+
+    def __init__(self, name, stream=None):
+        self.name = name
+        self.stream = stream or sys.stderr
+        self.drawn = False
+
+    def __call__(self, done, total):
+        filled = round(self.WIDTH * done / total) if total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r{self.name} [{bar}] {done:.1f}/{total:.1f} s")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self):
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _shows_progress(setting):
+    return setting == "on" or (setting == "auto" and sys.stderr.isatty())
+
+
 def main(argv=None):
     """Runs the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        model = load_model(args.model, args.language, args.task, args.max_length)
+        check_output_dir(args.output_dir)
+        outputs = output_paths(args.audio, args.output_dir, args.output_format)
+    except OptionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE_MODEL
+    from whisper.quiet_import import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from whisper.audio_io import AudioLoadError
+
+    try:
+        model = load_model(args.model, args.language, args.task)
+        suppress(model, args.suppress_words, args.suppress_tokens)
+        transcriber = build_transcriber(model, args)
+    except OptionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE_MODEL
     except (ValueError, OSError, ImportError) as error:
         # ImportError: a remote handle's client library (kagglehub,
         # huggingface_hub) is not installed.
         print(f"error: cannot use model '{args.model}': {error}", file=sys.stderr)
         return EXIT_UNUSABLE_MODEL
+    if args.output_format:
+        os.makedirs(args.output_dir, exist_ok=True)
     any_unreadable = False
-    for transcript in transcribe_files(
-        model, args.audio, args.batch_size, args.max_length, args.jit_compile
-    ):
-        if transcript.error is not None:
-            print(f"error: {transcript.error}", file=sys.stderr, flush=True)
+    for path, file_outputs in zip(args.audio, outputs):
+        progress = ProgressBar(path) if _shows_progress(args.progress) else None
+        try:
+            transcript = transcribe_file(transcriber, path, args.batched, progress)
+        except AudioLoadError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
             any_unreadable = True
-        else:
-            print(format_transcript(transcript, args.json), flush=True)
+            continue
+        finally:
+            if progress is not None:
+                progress.close()
+        write_outputs(transcript, file_outputs)
+        print(format_line(path, transcript, args.json), flush=True)
     return EXIT_UNREADABLE_AUDIO if any_unreadable else EXIT_OK
 
 

@@ -4,7 +4,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from whisper import preset_io
@@ -14,6 +13,7 @@ from whisper.special_tokens import TASKS
 from whisper.special_tokens import default_end_of_text_id
 from whisper.whisper_audio_converter import WhisperAudioConverter
 from whisper.whisper_backbone import WhisperBackbone
+from whisper.whisper_generator import WhisperGenerator
 from whisper.whisper_tokenizer import WhisperTokenizer
 
 # The settings task.json stores; the only keys it may hold.
@@ -92,7 +92,7 @@ class WhisperAudioToText(keras.Model):
         self.task = task
         self.suppress_tokens = suppress_tokens
         self.begin_suppress_tokens = begin_suppress_tokens
-        self._compiled_decoders = {}
+        self._generator = None
 
     # Training -------------------------------------------------------------
 
@@ -151,25 +151,40 @@ class WhisperAudioToText(keras.Model):
             max_length: most tokens per row, prompt included.
             jit_compile: compile with XLA (TensorFlow backend).
         """
-        features = ops.convert_to_tensor(features, "float32")
-        batch_size = ops.shape(features)[0]
         prompt = np.asarray(
             self.decoder_prompt_ids() if prompt_ids is None else prompt_ids, "int32"
         )
-        if prompt.ndim == 1:
-            prompt = np.tile(prompt[None], (batch_size, 1))
+        result = self.generator.decode(features, prompt, max_length, jit_compile=jit_compile)
         max_length = max_length or self.backbone.max_decoder_sequence_length
-        self._check_lengths(prompt.shape[1], max_length)
-        decode = self._decoder(max_length, jit_compile)
-        token_ids = decode(
-            features,
-            ops.convert_to_tensor(prompt),
-            ops.convert_to_tensor(self._suppression_mask(self.suppressed_token_ids())),
-            ops.convert_to_tensor(self._suppression_mask(self.begin_suppressed_token_ids())),
-        )
-        return np.asarray(ops.convert_to_numpy(token_ids))
+        rows = np.full((len(result.token_ids), max_length), self.end_of_text_id(), "int32")
+        rows[:, : prompt.shape[-1]] = prompt
+        for row, generated in zip(rows, result.token_ids):
+            row[prompt.shape[-1] : prompt.shape[-1] + len(generated)] = generated
+        return rows
 
-    def _check_lengths(self, prompt_length, max_length):
+    def detect_language(self, features, jit_compile=True):
+        """Per row of log-mel features, {language code: probability}.
+
+        The probabilities are those of the language tokens right after
+        `<|startoftranscript|>`, as Whisper was trained to predict them.
+        An English-only model gives {"en": 1.0}.
+        """
+        if self.tokenizer is None or not self.tokenizer.is_multilingual:
+            return [{"en": 1.0} for _ in range(len(features))]
+        probabilities = self.generator.language_probabilities(features, jit_compile)
+        codes = self.tokenizer.language_codes()
+        return [dict(zip(codes, map(float, row))) for row in probabilities]
+
+    @property
+    def generator(self):
+        """The `WhisperGenerator` holding this model's compiled decoding loops."""
+        if self._generator is None:
+            self._generator = WhisperGenerator(self)
+        return self._generator
+
+    def check_lengths(self, prompt_length, max_length):
+        """Refuses a `max_length` that leaves no room after the prompt or
+        exceeds the decoder's positions."""
         limit = self.backbone.max_decoder_sequence_length
         if not prompt_length < max_length <= limit:
             raise ValueError(
@@ -178,62 +193,34 @@ class WhisperAudioToText(keras.Model):
                 f"({limit}), got {max_length}."
             )
 
-    def _decoder(self, max_length, jit_compile):
-        """The decoding function for `max_length`, compiled once and reused."""
-        key = (max_length, jit_compile)
-        if key not in self._compiled_decoders:
-
-            def decode(features, prompt, suppressed, begin_suppressed):
-                return self._greedy_decode(
-                    features, prompt, suppressed, begin_suppressed, max_length
-                )
-
-            if keras.backend.backend() == "tensorflow":
-                decode = tf.function(decode, jit_compile=jit_compile)
-            self._compiled_decoders[key] = decode
-        return self._compiled_decoders[key]
-
-    def _greedy_decode(self, features, prompt, suppressed, begin_suppressed, max_length):
-        decoder = self.backbone.decoder
-        eos = self.end_of_text_id()
-        batch_size, prompt_length = ops.shape(prompt)[0], ops.shape(prompt)[1]
-        encoder_output = self.backbone.encoder(features)
-        cross_key_values = decoder.compute_cross_key_values(encoder_output)
-        cache = decoder.empty_cache(batch_size, max_length)
-        hidden, cache = decoder.call_with_cache(prompt, cross_key_values, cache, 0)
-        next_token = _pick(decoder.logits(hidden[:, -1]), begin_suppressed, suppressed)
-        padding = ops.full((batch_size, max_length - prompt_length), eos, "int32")
-        token_ids = ops.concatenate([prompt, padding], axis=1)
-        done = ops.zeros((batch_size,), "bool")
-
-        def not_finished(index, token_ids, next_token, done, cache):
-            return ops.logical_and(index < max_length, ops.logical_not(ops.all(done)))
-
-        def step(index, token_ids, next_token, done, cache):
-            token = ops.where(done, eos, next_token)
-            token_ids = ops.slice_update(token_ids, [0, index], token[:, None])
-            done = ops.logical_or(done, token == eos)
-            hidden, cache = decoder.call_with_cache(token[:, None], cross_key_values, cache, index)
-            next_token = _pick(decoder.logits(hidden[:, 0]), suppressed)
-            return index + 1, token_ids, next_token, done, cache
-
-        loop_state = (prompt_length, token_ids, next_token, done, cache)
-        _, token_ids, _, _, _ = ops.while_loop(not_finished, step, loop_state)
-        return token_ids
-
     def end_of_text_id(self):
         """Id of <|endoftext|>, which ends and pads every generated row."""
         if self.tokenizer is not None:
             return self.tokenizer.eos_token_id
         return default_end_of_text_id(self.backbone.vocabulary_size)
 
-    def suppressed_token_ids(self):
-        """Ids `generate` never emits."""
-        # Decoding is without timestamps: nothing after end of text (special,
-        # language and timestamp tokens) may be generated, whatever else a
-        # checkpoint's configuration suppresses.
-        after_end_of_text = range(self.end_of_text_id() + 1, self.backbone.vocabulary_size)
-        return sorted(set(after_end_of_text) | set(self.suppress_tokens or []))
+    def start_of_transcript_id(self):
+        """Id of <|startoftranscript|>: in OpenAI's layouts, after end of text."""
+        if self.tokenizer is not None:
+            return self.tokenizer.bos_token_id
+        return self.end_of_text_id() + 1
+
+    def timestamp_begin_id(self):
+        """Id of <|0.00|>, the first timestamp; needs a tokenizer."""
+        if self.tokenizer is None:
+            raise ValueError("Decoding with timestamps needs a tokenizer.")
+        return self.tokenizer.timestamp_begin_id
+
+    def no_speech_token_id(self):
+        """Id of the no-speech token, or None without a tokenizer."""
+        return None if self.tokenizer is None else self.tokenizer.no_speech_token_id
+
+    def suppressed_token_ids(self, timestamps=False):
+        """Ids never generated: special and language tokens, the configured
+        `suppress_tokens`, and timestamps unless decoding with them."""
+        end = self.timestamp_begin_id() if timestamps else self.backbone.vocabulary_size
+        special = range(self.end_of_text_id() + 1, end)
+        return sorted(set(special) | set(self.suppress_tokens or []))
 
     def begin_suppressed_token_ids(self):
         """Ids `generate` does not emit first."""
@@ -241,11 +228,6 @@ class WhisperAudioToText(keras.Model):
             return list(self.begin_suppress_tokens)
         blank = self.tokenizer.tokenize(" ") if self.tokenizer is not None else []
         return [self.end_of_text_id(), *blank]
-
-    def _suppression_mask(self, token_ids):
-        mask = np.zeros((self.backbone.vocabulary_size,), "bool")
-        mask[np.asarray(token_ids, "int64")] = True
-        return mask
 
     # Presets --------------------------------------------------------------
 
@@ -407,14 +389,6 @@ def token_cross_entropy(target_ids, logits, mask):
         target_ids, ops.cast(logits, "float32"), from_logits=True
     )
     return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-
-def _pick(logits, *suppression_masks):
-    """Greedy choice among tokens that no mask suppresses."""
-    logits = ops.cast(logits, "float32")
-    for mask in suppression_masks:
-        logits = ops.where(mask[None, :], -np.inf, logits)
-    return ops.cast(ops.argmax(logits, axis=-1), "int32")
 
 
 def _pad_clips(audio):

@@ -23,7 +23,11 @@ from whisper.preset_io import write_serialized
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import ENGLISH
 from whisper.special_tokens import ENGLISH_ONLY_END_OF_TEXT_ID
+from whisper.special_tokens import NO_SPEECH_OFFSET
+from whisper.special_tokens import NO_SPEECH_TOKENS
 from whisper.special_tokens import NO_TIMESTAMPS_TOKEN
+from whisper.special_tokens import PREVIOUS_TEXT_OFFSET
+from whisper.special_tokens import PREVIOUS_TEXT_TOKEN
 from whisper.special_tokens import REQUIRED_SPECIAL_TOKENS
 from whisper.special_tokens import START_OF_TRANSCRIPT_TOKEN
 from whisper.special_tokens import TASK_TOKENS
@@ -221,6 +225,27 @@ class WhisperTokenizer:
         return self._special_token_dict[NO_TIMESTAMPS_TOKEN]
 
     @property
+    def timestamp_begin_id(self):
+        """Id of `<|0.00|>`: timestamps follow `<|notimestamps|>`, 20 ms apart."""
+        return self.no_timestamps_token_id + 1
+
+    @property
+    def previous_text_token_id(self):
+        """Id of `<|startofprev|>`, which opens a prompt of earlier text."""
+        return self._special_token_dict.get(
+            PREVIOUS_TEXT_TOKEN, self.no_timestamps_token_id + PREVIOUS_TEXT_OFFSET
+        )
+
+    @property
+    def no_speech_token_id(self):
+        """Id of the no-speech token, whose probability after
+        `<|startoftranscript|>` says a window holds no speech."""
+        for token in NO_SPEECH_TOKENS:
+            if token in self._special_token_dict:
+                return self._special_token_dict[token]
+        return self.no_timestamps_token_id + NO_SPEECH_OFFSET
+
+    @property
     def transcribe_token_id(self):
         return self._special_token_dict[TASK_TOKENS["transcribe"]]
 
@@ -274,11 +299,12 @@ class WhisperTokenizer:
             token = language_token(language)
         if token not in self.language_tokens:
             raise ValueError(
-                f"Unknown language {language!r}. Use one of: {', '.join(self._language_codes())}."
+                f"Unknown language {language!r}. Use one of: {', '.join(self.language_codes())}."
             )
         return self.language_tokens[token]
 
-    def _language_codes(self):
+    def language_codes(self):
+        """The language codes ("en", "zh", ...) in the order of their ids."""
         by_id = sorted(self.language_tokens, key=self.language_tokens.get)
         return [token.removeprefix("<|").removesuffix("|>") for token in by_id]
 
@@ -310,7 +336,7 @@ class WhisperTokenizer:
         if language is None:
             raise ValueError(
                 f"A multilingual tokenizer needs a `language` for its prompt. "
-                f"Use one of: {', '.join(self._language_codes())}."
+                f"Use one of: {', '.join(self.language_codes())}."
             )
         task_id = self._special_token_dict[TASK_TOKENS[task]]
         return [self.language_token_id(language), task_id]
