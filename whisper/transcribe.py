@@ -174,6 +174,11 @@ def _add_decoding_options(group):
         help="comma-separated token ids never to write",
     )
     group.add_argument(
+        "--without-timestamps",
+        action="store_true",
+        help="decode text only: one segment per 30 s window (faster; times are coarse)",
+    )
+    group.add_argument(
         "--batched",
         action="store_true",
         help="decode overlapping 30 s windows in parallel instead of one after another",
@@ -370,6 +375,7 @@ def build_transcriber(model, args):
         patience=args.patience,
         length_penalty=args.length_penalty,
         batch_size=args.batch_size,
+        without_timestamps=args.without_timestamps,
         jit_compile=args.jit_compile,
     )
 
@@ -466,6 +472,13 @@ def main(argv=None):
         finally:
             if progress is not None:
                 progress.close()
+        if transcript.language_probability is not None:
+            print(
+                f"{path}: detected language {transcript.language} "
+                f"(probability {transcript.language_probability:.2f})",
+                file=sys.stderr,
+                flush=True,
+            )
         write_outputs(transcript, file_outputs)
         print(format_line(path, transcript, args.json), flush=True)
     return EXIT_UNREADABLE_AUDIO if any_unreadable else EXIT_OK

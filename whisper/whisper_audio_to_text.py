@@ -209,7 +209,14 @@ class WhisperAudioToText(keras.Model):
         """Id of <|0.00|>, the first timestamp; needs a tokenizer."""
         if self.tokenizer is None:
             raise ValueError("Decoding with timestamps needs a tokenizer.")
-        return self.tokenizer.timestamp_begin_id
+        begin = self.tokenizer.timestamp_begin_id
+        if begin >= self.backbone.vocabulary_size:
+            raise ValueError(
+                f"The vocabulary ({self.backbone.vocabulary_size} tokens) has no "
+                f"timestamp tokens (they would start at {begin}); decode without "
+                f"timestamps."
+            )
+        return begin
 
     def no_speech_token_id(self):
         """Id of the no-speech token, or None without a tokenizer."""
