@@ -275,8 +275,11 @@ def test_real_tiny_en_transcribes_speech_clips(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [[], ["--batched"], ["--beam-size", "5"]])
-def test_real_tiny_en_writes_two_minutes_to_srt(tiny_en_ctranslate2_dir, tmp_path, capsys, options):
+def test_real_tiny_en_writes_two_minutes_to_srt_batched_with_beams(
+    tiny_en_ctranslate2_dir, tmp_path, capsys
+):
+    # The default (sequential, greedy) runs in the README commands' test.
+    options = ["--batched", "--beam-size", "2"]
     recording = long_recording()
     path = tmp_path / "talk.flac"
     soundfile.write(path, recording.waveform, 16000)
