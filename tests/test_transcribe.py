@@ -340,3 +340,18 @@ def test_the_readmes_transcription_commands_run_as_shown(tmp_path):
     truth = json.loads((tmp_path / "talk.json").read_text())
     text = " ".join(cue.content for cue in cues)
     assert word_error_rate([truth["text"]], [text]) <= 0.2
+
+
+@pytest.mark.slow
+def test_suppressed_words_are_never_written(tiny_en_ctranslate2_dir, speech_clips, capsys):
+    (lights,) = [path for path, _ in speech_clips if path.endswith("kitchen_lights.wav")]
+
+    _, plain, _ = run(capsys, tiny_en_ctranslate2_dir, lights)
+    _, suppressed, err = run(
+        capsys, tiny_en_ctranslate2_dir, lights, "--suppress-words", "kitchen,lights"
+    )
+
+    assert " kitchen" in plain and " lights" in plain
+    text = suppressed.split("\t")[1]
+    assert " kitchen" not in text and " lights" not in text, err
+    assert text.startswith("Can you turn off the")
