@@ -82,7 +82,9 @@ class SpeechActivity:
             runs = runs[1:]
         sound_start = (first + runs[0][0]) * FRAME_SECONDS - MARGIN_SECONDS
         sound_end = (first + runs[-1][1]) * FRAME_SECONDS + MARGIN_SECONDS
-        return round(max(start, sound_start), 3), round(min(end, sound_end, self.duration), 3)
+        trimmed_start = max(start, sound_start)
+        trimmed_end = min(end, sound_end, self.duration)
+        return round(float(trimmed_start), 3), round(float(trimmed_end), 3)
 
 
 def _runs(audible):
