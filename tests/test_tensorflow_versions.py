@@ -40,7 +40,12 @@ TEST_MODULES = [
 ]
 # keras-hub, the test oracle, is installed with --no-deps on purpose (README), so
 # pip check always names the two packages it declares and does not need.
-KNOWN_PIP_CHECK_LINE = re.compile(r"^keras-hub \S+ requires (sentencepiece|tensorflow-text),")
+# The test-only peers installed with --no-deps (README): keras-hub without
+# tensorflow-text, faster-whisper without onnxruntime (only its VAD needs it).
+KNOWN_PIP_CHECK_LINE = re.compile(
+    r"^(keras-hub \S+ requires (sentencepiece|tensorflow-text)"
+    r"|faster-whisper \S+ requires onnxruntime),"
+)
 VERSIONS_SCRIPT = (
     "import json, tensorflow, tensorboard, keras; print(json.dumps({"
     "'tensorflow': tensorflow.__version__, 'tensorflow_file': tensorflow.__file__, "
