@@ -361,15 +361,15 @@ class LongFormTranscriber:
         segments, previous_cut = [], 0
         for cut in cuts:
             piece = ids[previous_cut:cut]
-            start = offset + (piece[0] - begin) * SECONDS_PER_TIMESTAMP
-            end = offset + (piece[-1] - begin) * SECONDS_PER_TIMESTAMP
+            start = offset + self._seconds(piece[0])
+            end = offset + self._seconds(piece[-1])
             segments.append(self._segment(result, start, end, piece))
             previous_cut = cut
         if ends_with_closing:
             return segments, None, previous_cut
         rest = ids[previous_cut:]
         if last and (rest < begin).any():
-            start = offset + (rest[0] - begin) * SECONDS_PER_TIMESTAMP
+            start = offset + self._seconds(rest[0])
             end = offset + self.window_samples / self.sampling_rate
             segments.append(self._segment(result, start, end, rest))
         advance = int(ids[previous_cut - 1] - begin) * self.samples_per_timestamp
@@ -381,14 +381,15 @@ class LongFormTranscriber:
         timestamps = ids[is_timestamp]
         end = offset + self.window_samples / self.sampling_rate
         if len(timestamps) and timestamps[-1] != self.tokenizer.timestamp_begin_id:
-            end = (
-                offset
-                + (timestamps[-1] - self.tokenizer.timestamp_begin_id) * SECONDS_PER_TIMESTAMP
-            )
+            end = offset + self._seconds(timestamps[-1])
         start = offset
         if len(timestamps) and is_timestamp[0]:
-            start = offset + (ids[0] - self.tokenizer.timestamp_begin_id) * SECONDS_PER_TIMESTAMP
+            start = offset + self._seconds(ids[0])
         return [self._segment(result, start, end, ids)] if (~is_timestamp).any() else []
+
+    def _seconds(self, timestamp_id):
+        """A timestamp token's time from its window's start."""
+        return (timestamp_id - self.tokenizer.timestamp_begin_id) * SECONDS_PER_TIMESTAMP
 
     def _segment(self, result, start, end, ids):
         text_ids = [int(i) for i in ids if i < self.tokenizer.eos_token_id]

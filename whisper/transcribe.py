@@ -393,8 +393,7 @@ def transcribe_file(transcriber, path, batched, progress):
 def format_line(path, transcript, as_json=False):
     """One stdout line: `PATH<TAB>TEXT`, or a JSON object."""
     if as_json:
-        record = {"path": path, **json.loads(transcript.to_json())}
-        return json.dumps(record, ensure_ascii=False)
+        return json.dumps({"path": path, **transcript.as_dict()}, ensure_ascii=False)
     return f"{path}\t{transcript.text}"
 
 

@@ -77,6 +77,10 @@ class Transcript:
         return "".join(f"{segment.text}\n" for segment in self.segments)
 
     def to_json(self):
+        return json.dumps(self.as_dict(), ensure_ascii=False, indent=2) + "\n"
+
+    def as_dict(self):
+        """The JSON file's fields: text, language, duration, segments."""
         record = {
             "text": self.text,
             "language": self.language,
@@ -85,7 +89,7 @@ class Transcript:
         }
         if self.language_probability is not None:
             record["language_probability"] = round(float(self.language_probability), 4)
-        return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+        return record
 
     def to_srt(self):
         """SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`."""

@@ -119,18 +119,14 @@ class WhisperGenerator:
         prompt, prompt_length, start_index = self._padded_prompt(prompt_ids, batch_size, max_length)
         self.model.check_lengths(prompt_length, max_length)
         new_tokens = max_length - prompt_length if max_new_tokens is None else max_new_tokens
-        mode = "greedy" if temperature == 0 else "sample"
-        if beam_size is not None:
-            if temperature != 0:
-                raise ValueError("beam search decodes at temperature 0.")
-            mode = "beam"
-        settings = {
-            "max_length": max_length,
-            "timestamps": bool(timestamps),
-            "mode": mode,
-            "beam_size": beam_size or 1,
-            "candidates": max(1, round((beam_size or 1) * patience)),
-        }
+        settings = {"max_length": max_length, "timestamps": bool(timestamps)}
+        if beam_size is None:
+            settings["sampling"] = temperature != 0
+        elif temperature != 0:
+            raise ValueError("beam search decodes at temperature 0.")
+        else:
+            settings["beam_size"] = beam_size
+            settings["candidates"] = max(1, round(beam_size * patience))
         never, not_first = self._masks(timestamps)
         inputs = {
             "features": features,
@@ -208,7 +204,7 @@ class WhisperGenerator:
     def _loop(self, settings, jit_compile):
         key = (tuple(sorted(settings.items())), jit_compile)
         if key not in self._compiled:
-            loop = self._beam_loop if settings["mode"] == "beam" else self._sampling_loop
+            loop = self._beam_loop if "beam_size" in settings else self._sampling_loop
 
             def decode(inputs):
                 return loop(inputs, **settings)
@@ -251,7 +247,7 @@ class WhisperGenerator:
         logits = self.model.backbone.decoder.logits(ops.take(hidden, start_index, axis=1))
         return ops.softmax(ops.cast(logits, "float32"), axis=-1)[:, no_speech_id]
 
-    def _sampling_loop(self, inputs, *, max_length, timestamps, mode, beam_size, candidates):
+    def _sampling_loop(self, inputs, *, max_length, timestamps, sampling):
         """Greedy decoding, or sampling at `inputs["temperature"]`."""
         decoder = self.model.backbone.decoder
         eos = self.model.end_of_text_id()
@@ -273,7 +269,7 @@ class WhisperGenerator:
             if timestamps:
                 logits = rules.filter(logits, rule_state)
             log_probs = ops.log_softmax(logits, axis=-1)
-            if mode == "sample":
+            if sampling:
                 token = _sample(logits / inputs["temperature"], inputs["seed"], index)
             else:
                 token = ops.cast(ops.argmax(logits, axis=-1), "int32")
@@ -292,7 +288,7 @@ class WhisperGenerator:
         _, token_ids, _, done, sum_log_probs, _, _ = ops.while_loop(not_finished, step, state)
         return token_ids, sum_log_probs, no_speech, done
 
-    def _beam_loop(self, inputs, *, max_length, timestamps, mode, beam_size, candidates):
+    def _beam_loop(self, inputs, *, max_length, timestamps, beam_size, candidates):
         search = _BeamSearch(self, beam_size, candidates, max_length, timestamps)
         return search.run(inputs)
 
@@ -380,11 +376,12 @@ class _BeamSearch:
         top_token = ops.cast(top_flat % vocabulary_size, "int32")
         ends = top_token == eos
         # Continuations that do not end, ranked; the first beam_size survive.
-        kept_before = ops.cumsum(ops.cast(ops.logical_not(ends), "int32"), axis=1) - ops.cast(
-            ops.logical_not(ends), "int32"
+        continues = ops.logical_not(ends)
+        kept_before = ops.cumsum(ops.cast(continues, "int32"), axis=1) - ops.cast(
+            continues, "int32"
         )
         survivor_order = ops.argsort(
-            ops.where(ops.logical_not(ends), kept_before, 2 * beams + ops.arange(2 * beams)), axis=1
+            ops.where(continues, kept_before, 2 * beams + ops.arange(2 * beams)), axis=1
         )[:, :beams]
         new_scores = ops.take_along_axis(top_scores, survivor_order, axis=1)
         source_beam = ops.take_along_axis(top_beam, survivor_order, axis=1)
