@@ -297,6 +297,7 @@ def measure_stages(source, tokenizer, converter, settings):
     from data_pipelines.shard_records import ShardRecords
     from data_pipelines.skip_counter import SkipCounter
     from data_pipelines.spec_augment import SpecAugment
+    from data_pipelines.target_builder import TargetBuilder
     from whisper import audio_io
 
     config = manifest_data_config()
@@ -304,7 +305,9 @@ def measure_stages(source, tokenizer, converter, settings):
         "min_audio_seconds": config.min_audio_seconds,
         "max_audio_seconds": config.max_audio_seconds,
     }
-    text_filter = ExampleFilter(tokenizer, max_label_tokens=config.max_label_tokens, **limits)
+    text_filter = ExampleFilter(
+        TargetBuilder(tokenizer), max_label_tokens=config.max_label_tokens, **limits
+    )
     shard = ShardRecords(
         source,
         0,
@@ -356,8 +359,8 @@ def measure_stages(source, tokenizer, converter, settings):
     repeats = math.ceil(settings["batches"] * settings["batch_size"] / clips)
     examples = clips * repeats
     costs = {"records": stage_costs(records.take(examples), examples, passes)}
-    texts = [example.text for example in source.examples()]
-    costs["tokenize"] = tokenize_cost(texts * repeats, text_filter, passes)
+    examples = list(source.examples())
+    costs["tokenize"] = tokenize_cost(examples * repeats, text_filter, passes)
     stage_input = records.take(clips)
     for name, stage in (
         ("decode", lambda inputs: parallel_map(inputs, read)),
@@ -405,19 +408,19 @@ def stage_costs(dataset, examples, passes):
     }
 
 
-def tokenize_cost(texts, text_filter, passes):
+def tokenize_cost(examples, text_filter, passes):
     """The records stage's tokenization alone: one Python thread, as there."""
 
     def tokenize_all():
-        for text in texts:
-            text_filter.target_ids(text)
+        for position, example in enumerate(examples):
+            text_filter.target(example, position)
 
     measured = [timed(tokenize_all) for _ in range(passes)]
-    seconds = statistics.median(w for w, _ in measured) / len(texts)
+    seconds = statistics.median(w for w, _ in measured) / len(examples)
     return {
         "all_cores_seconds_per_example": seconds,
         "single_core_seconds_per_example": seconds,
-        "cpu_seconds_per_example": statistics.median(c for _, c in measured) / len(texts),
+        "cpu_seconds_per_example": statistics.median(c for _, c in measured) / len(examples),
     }
 
 

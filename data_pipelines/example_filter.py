@@ -14,7 +14,7 @@ Example:
 import numpy as np
 from data_pipelines.example_filter import ExampleFilter, SkippedExample
 
-example_filter = ExampleFilter(tokenizer=None, max_audio_seconds=30)
+example_filter = ExampleFilter(target_builder=None, max_audio_seconds=30)
 silence = np.zeros((16000 * 2, 1), "float32")  # (samples, channels)
 waveform = example_filter.waveform("clip-1", silence, 16000, "", b"")
 try:
@@ -26,6 +26,7 @@ except SkippedExample as skipped:
 
 import tensorflow as tf
 
+from data_pipelines.training_target import TrainingTarget
 from whisper import audio_io
 
 # Why an example is skipped: stable names, for logs and run.json. Audio first,
@@ -41,6 +42,8 @@ TOO_SHORT = "too_short"  # Shorter than `min_audio_seconds`.
 TOO_LONG = "too_long"  # Longer than `max_audio_seconds`.
 EMPTY_TEXT = "empty_text"  # An empty or blank transcript.
 LABEL_TOO_LONG = "label_too_long"  # More decoder tokens than `max_label_tokens`.
+# A language the tokenizer has no prompt for (see `target_builder`).
+UNSUPPORTED_LANGUAGE = "unsupported_language"
 # Counted by the pipeline once features are computed: finite samples can
 # still overflow the power spectrum.
 NON_FINITE_FEATURES = "non_finite_features"
@@ -62,6 +65,7 @@ SKIP_REASONS = (
     TOO_LONG,
     EMPTY_TEXT,
     LABEL_TOO_LONG,
+    UNSUPPORTED_LANGUAGE,
     NON_FINITE_FEATURES,
 )
 
@@ -87,7 +91,7 @@ class ExampleFilter:
     """Checks and prepares one speech example's transcript and audio.
 
     Args:
-        tokenizer: a `WhisperTokenizer` giving training target ids, or `None`
+        target_builder: a `TargetBuilder` giving training targets, or `None`
             where only the text is needed (evaluation); then transcripts are
             only checked to be non-empty.
         sampling_rate: int. Rate of the returned waveforms, in Hz: the audio
@@ -99,20 +103,16 @@ class ExampleFilter:
         max_label_tokens: int. Most decoder positions (target ids less one:
             the prompt, the text and end of text, shifted); more is
             `"label_too_long"`. Whisper's decoder has 448 positions.
-        language: the tokenizer's prompt language (`None` for English-only).
-        task: `"transcribe"` or `"translate"`.
     """
 
     def __init__(
         self,
-        tokenizer,
+        target_builder,
         *,
         sampling_rate=audio_io.WHISPER_SAMPLING_RATE,
         min_audio_seconds=0.0,
         max_audio_seconds=30.0,
         max_label_tokens=448,
-        language=None,
-        task="transcribe",
     ):
         if not 0 <= min_audio_seconds < max_audio_seconds:
             raise ValueError(
@@ -120,38 +120,37 @@ class ExampleFilter:
                 f"max_audio_seconds, got min_audio_seconds={min_audio_seconds} "
                 f"and max_audio_seconds={max_audio_seconds}."
             )
-        self.tokenizer = tokenizer
+        self.target_builder = target_builder
         self.sampling_rate = sampling_rate
         self.min_audio_seconds = min_audio_seconds
         self.max_audio_seconds = max_audio_seconds
         self.max_label_tokens = max_label_tokens
-        self.language = language
-        self.task = task
-        if tokenizer is not None:
-            # A wrong language or task fails here, once, rather than on
-            # every example inside tf.data.
-            tokenizer.decoder_prompt_ids(language=language, task=task)
 
-    def target_ids(self, text):
-        """Training target ids of a transcript (`[]` without a tokenizer).
+    def target(self, example, position=0):
+        """The example's `TrainingTarget` (no ids without a target builder).
+
+        `position` is the example's place in its stream, which with the
+        builder's seed draws its form (see `TargetBuilder`).
 
         Raises:
-            SkippedExample: `"empty_text"` or `"label_too_long"`.
+            SkippedExample: `"empty_text"`, `"label_too_long"` or
+                `"unsupported_language"`.
         """
+        text = example.text
         if text is None or not text.strip():
             # Usually a missing transcript rather than deliberate silence;
             # trained on, it would teach the model to hear nothing.
             raise SkippedExample(EMPTY_TEXT, f"the transcript is {text!r}")
-        if self.tokenizer is None:
-            return []
-        ids = self.tokenizer.training_target_ids(text, language=self.language, task=self.task)
-        decoder_length = len(ids) - 1
+        if self.target_builder is None:
+            return TrainingTarget([])
+        target = self.target_builder.target(example, position)
+        decoder_length = len(target.ids) - 1
         if decoder_length > self.max_label_tokens:
             raise SkippedExample(
                 LABEL_TOO_LONG,
                 f"{decoder_length} decoder tokens > {self.max_label_tokens}",
             )
-        return ids
+        return target
 
     def waveform(self, example_id, audio, sampling_rate, path, audio_bytes):
         """The example's audio as a float32 mono waveform at `sampling_rate`.

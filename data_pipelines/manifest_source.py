@@ -10,6 +10,14 @@ name) that the manifest has, the transcript is `text` and the id is `id`
 resolve against `audio_root`, by default the manifest's own directory;
 absolute paths and URLs (`gs://...`) are kept as they are.
 
+Optional columns, read when a row has them (names configurable):
+`language` (a Whisper code or name: the example's prompt language),
+`segments` (its timed segments: a list of `{"start", "end", "text"}`,
+seconds from the clip's start, in order; in CSV/TSV a JSON string of that
+list), `previous_text` (what was said just before), and `recording`: rows
+of the same recording, listed in the order they were spoken, give each
+row without a `previous_text` the text of the row before it.
+
 What is fatal and what is skipped: problems with the manifest as a whole
 fail at once, when the source is built, so a misconfigured run stops before
 training (no such file, unknown format, a CSV/TSV header without the audio
@@ -41,14 +49,17 @@ len(source)  # 2
 """
 
 import csv
+import dataclasses
 import json
 import logging
 import os
 
 from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.speech_example import SpeechExample
+from data_pipelines.speech_example import check_segments
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
+from whisper.transcript import Segment
 
 MANIFEST_FORMATS = {
     ".jsonl": "jsonl",
@@ -71,6 +82,10 @@ MISSING_TEXT = "missing_text"  # No text field, or null (an empty one is the pip
 AUDIO_NOT_A_STRING = "audio_not_a_string"
 TEXT_NOT_A_STRING = "text_not_a_string"
 EMPTY_AUDIO_PATH = "empty_audio_path"
+# An optional field (language, previous text, recording) that is not a string.
+FIELD_NOT_A_STRING = "field_not_a_string"
+# Segments that are not a list of in-order {"start", "end", "text"} within 30 s.
+INVALID_SEGMENTS = "invalid_segments"
 ROW_SKIP_REASONS = (
     INVALID_UTF8,
     INVALID_JSON,
@@ -81,6 +96,8 @@ ROW_SKIP_REASONS = (
     AUDIO_NOT_A_STRING,
     TEXT_NOT_A_STRING,
     EMPTY_AUDIO_PATH,
+    FIELD_NOT_A_STRING,
+    INVALID_SEGMENTS,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,6 +139,10 @@ class ManifestSource(SpeechSource):
             against; None for the manifest's directory.
         strict: bool. Raise `ManifestError` on the first malformed row
             instead of skipping it.
+        language_column: str. The column of per-example languages.
+        segments_column: str. The column of timed segments.
+        previous_text_column: str. The column of the text said before.
+        recording_column: str. The column naming each row's recording.
 
     Attributes:
         skipped_rows: a `SkipCounter` of the malformed rows, counted once
@@ -138,6 +159,10 @@ class ManifestSource(SpeechSource):
         format=None,
         audio_root=None,
         strict=False,
+        language_column="language",
+        segments_column="segments",
+        previous_text_column="previous_text",
+        recording_column="recording",
     ):
         self.path = os.path.abspath(os.fspath(path))
         if not os.path.isfile(self.path):
@@ -147,6 +172,10 @@ class ManifestSource(SpeechSource):
         self.id_column = id_column
         self.audio_root = os.path.abspath(audio_root or os.path.dirname(self.path))
         self.strict = strict
+        self.language_column = language_column
+        self.segments_column = segments_column
+        self.previous_text_column = previous_text_column
+        self.recording_column = recording_column
         self.name = f"manifest:{os.path.basename(self.path)}"
         self.audio_column = audio_column or self._find_audio_column()
         if self.format != "jsonl":
@@ -197,9 +226,23 @@ class ManifestSource(SpeechSource):
             logger.warning("%s The row is skipped.", error)
 
     def _parsed_rows(self):
-        """Yields a `SpeechExample` or a `ManifestError` for every row."""
+        """Yields a `SpeechExample` or a `ManifestError` for every row.
+
+        A row's previous text, unless it has its own, is the text of the
+        row before it in its recording.
+        """
+        last_text = {}
         for line, row in self._raw_rows():
-            yield row if isinstance(row, ManifestError) else self._example(line, row)
+            if isinstance(row, ManifestError):
+                yield row
+                continue
+            example = self._example(line, row)
+            recording = row.get(self.recording_column)
+            if isinstance(example, SpeechExample) and recording is not None:
+                if example.previous_text is None and recording in last_text:
+                    example = dataclasses.replace(example, previous_text=last_text[recording])
+                last_text[recording] = example.text
+            yield example
 
     def _raw_rows(self):
         """Yields `(line, dict of fields)`, or `(line, ManifestError)`."""
@@ -274,7 +317,40 @@ class ManifestSource(SpeechSource):
         if example_id is None or example_id == "":
             example_id = f"{os.path.basename(self.path)}:{line}"
         path = self._resolve(row[self.audio_column].strip())
-        return SpeechExample(id=str(example_id), text=row[self.text_column], path=path)
+        segments = row.get(self.segments_column)
+        if segments is not None:
+            segments = self._segments(line, segments)
+            if isinstance(segments, ManifestError):
+                return segments
+        return SpeechExample(
+            id=str(example_id),
+            text=row[self.text_column],
+            path=path,
+            language=row.get(self.language_column) or None,
+            previous_text=row.get(self.previous_text_column),
+            segments=segments,
+        )
+
+    def _segments(self, line, value):
+        """A tuple of `Segment`s from a list (or JSON text) of objects, or a
+        `ManifestError`."""
+        column = self.segments_column
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                return self._error(f"invalid JSON ({error})", line, column, INVALID_SEGMENTS)
+        try:
+            segments = tuple(Segment(s["start"], s["end"], s["text"]) for s in value)
+            check_segments(segments)
+        except (TypeError, KeyError) as error:
+            message = (
+                f'must be a list of {{"start", "end", "text"}} objects, got {value!r} ({error!r})'
+            )
+            return self._error(message, line, column, INVALID_SEGMENTS)
+        except ValueError as error:
+            return self._error(str(error), line, column, INVALID_SEGMENTS)
+        return segments
 
     def _field_error(self, line, row):
         """A `ManifestError` for the row's first unusable field, or None."""
@@ -290,7 +366,19 @@ class ManifestSource(SpeechSource):
                 return self._error(message, line, column, not_a_string)
         if not row[self.audio_column].strip():
             return self._error("the audio path is empty", line, self.audio_column, EMPTY_AUDIO_PATH)
-        for column in (self.audio_column, self.text_column, self.id_column):
+        for column in (self.language_column, self.previous_text_column, self.recording_column):
+            value = row.get(column)
+            if value is not None and not isinstance(value, str):
+                message = f"must be a string, got {type(value).__name__} {value!r}"
+                return self._error(message, line, column, FIELD_NOT_A_STRING)
+        text_columns = (
+            self.audio_column,
+            self.text_column,
+            self.id_column,
+            self.language_column,
+            self.previous_text_column,
+        )
+        for column in text_columns:
             value = row.get(column)
             # Lone surrogates cannot be encoded into TensorFlow's strings.
             if isinstance(value, str) and _has_undecodable_bytes(value):

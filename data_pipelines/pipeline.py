@@ -111,7 +111,9 @@ from data_pipelines.shard_records import ShardRecords
 from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_source import check_shard
+from data_pipelines.target_builder import TargetBuilder
 from data_pipelines.window_packer import WindowPacker
+from whisper.whisper_audio_to_text import IGNORED_TARGET_ID
 
 # Why an example's features can be non-finite though its samples are finite.
 NON_FINITE_FEATURES_DETAIL = "its log-mel features hold NaN or infinity (samples too large?)"
@@ -133,6 +135,9 @@ def build_dataset(
     seed=0,
     language=None,
     task="transcribe",
+    timestamps=False,
+    without_timestamps_share=0.5,
+    previous_text_probability=0.0,
     min_audio_seconds=0.1,
     max_audio_seconds=30.0,
     max_label_tokens=448,
@@ -156,8 +161,8 @@ def build_dataset(
         source: an object whose `examples(shard_index, num_shards)` yields
             `SpeechExample`s (`id`, `text`, and one of `audio` with
             `sampling_rate`, `path` or `audio_bytes`).
-        tokenizer: a `WhisperTokenizer`; targets are its
-            `training_target_ids(text, language, task)`.
+        tokenizer: a `WhisperTokenizer`, which writes the targets (see
+            `TargetBuilder`).
         audio_converter: a `WhisperAudioConverter`. With clip-length windows
             it must have `pad_to_max_audio_length=False`.
         batch_size: int. Examples per batch, per replica (the global batch
@@ -170,8 +175,16 @@ def build_dataset(
             partial batch, so every batch has `batch_size` rows.
         seed: int. Seeds the shuffle and SpecAugment, which depend on it
             alone (not on TensorFlow's global seed).
-        language: the prompt's language, for multilingual tokenizers.
+        language: the prompt's language, for multilingual tokenizers, where
+            an example names none (`SpeechExample.language`).
         task: `"transcribe"` or `"translate"`.
+        timestamps: bool. Examples with `segments` train on timed
+            segments (see `TargetBuilder`).
+        without_timestamps_share: float in [0, 1]. With `timestamps`, the
+            share of those examples trained as plain text all the same.
+        previous_text_probability: float in [0, 1]. How often an example
+            with `previous_text` is prompted with it; the prompt's targets
+            are `IGNORED_TARGET_ID`, which carry no loss.
         min_audio_seconds: float. Shorter clips are skipped.
         max_audio_seconds: float. Longer clips are skipped (not cut); at most
             the converter's `max_audio_length`.
@@ -242,15 +255,28 @@ def build_dataset(
             "`packing=True` fills 30 s windows; `clip_length_windows=True` cuts them to "
             "one clip: use one or the other."
         )
+    if packing and (timestamps or previous_text_probability > 0):
+        raise ValueError(
+            "`packing=True` joins plain transcripts; timestamps and previous-text prompts "
+            "need one example to a window: use packing or those."
+        )
     repeat = training if repeat is None else repeat
-    example_filter = ExampleFilter(
+    target_builder = TargetBuilder(
         tokenizer,
+        language=language,
+        task=task,
+        timestamps=timestamps,
+        without_timestamps_share=without_timestamps_share,
+        previous_text_probability=previous_text_probability,
+        max_label_tokens=max_label_tokens,
+        seed=seed,
+    )
+    example_filter = ExampleFilter(
+        target_builder,
         sampling_rate=audio_converter.sampling_rate,
         min_audio_seconds=min_audio_seconds,
         max_audio_seconds=max_audio_seconds,
         max_label_tokens=max_label_tokens,
-        language=language,
-        task=task,
     )
     featurizer = Featurizer(
         audio_converter,
@@ -481,6 +507,7 @@ def _decode(record, example_filter, skip_counter, record_log):
         "position": record["position"],
         "text": record["text"],
         "target_ids": record["target_ids"],
+        "loss_start": record["loss_start"],
         "waveform": waveform,
         "usable": usable,
     }
@@ -554,17 +581,24 @@ def _check_shard_has_usable_example(shard, featurize):
 
 
 def _with_decoder_tokens(example):
-    """Decoder inputs, targets shifted left by one, and their mask."""
+    """Decoder inputs, targets shifted left by one, and their mask.
+
+    The targets within a previous-text prompt, and the <|startoftranscript|>
+    that ends it, are `IGNORED_TARGET_ID`: the decoder reads the prompt but
+    is not taught to write it.
+    """
     target_ids = example["target_ids"]
     audio_key = _audio_key(example)
+    targets = target_ids[1:]
+    in_prompt = tf.range(tf.shape(targets)[0]) < example.get("loss_start", 0)
     return {
         audio_key: example[audio_key],
         "num_frames": example["num_frames"],
         "bucket": example["bucket"],
         "position": example["position"],
         "decoder_token_ids": target_ids[:-1],
-        "target_ids": target_ids[1:],
-        "decoder_padding_mask": tf.ones_like(target_ids[1:]),
+        "target_ids": tf.where(in_prompt, IGNORED_TARGET_ID, targets),
+        "decoder_padding_mask": tf.ones_like(targets),
     }
 
 

@@ -27,7 +27,7 @@ class Clips:
                 path=None, audio_bytes=None)
 
 skipped = SkipCounter()
-shard = ShardRecords(Clips(), 0, 2, ExampleFilter(tokenizer=None))
+shard = ShardRecords(Clips(), 0, 2, ExampleFilter(target_builder=None))
 dataset = tf.data.Dataset.from_generator(
     lambda: shard.records(skipped), output_signature=RECORD_SIGNATURE)
 [r["id"] for r in dataset.as_numpy_iterator()]  # [b"clip-2", b"clip-4"]
@@ -50,6 +50,8 @@ RECORD_SIGNATURE = {
     "id": tf.TensorSpec((), tf.string),
     "text": tf.TensorSpec((), tf.string),
     "target_ids": tf.TensorSpec((None,), tf.int32),
+    # Leading target ids that are a previous-text prompt, carrying no loss.
+    "loss_start": tf.TensorSpec((), tf.int32),
     "path": tf.TensorSpec((), tf.string),
     "audio_bytes": tf.TensorSpec((), tf.string),
     # (samples, channels), recorded at `sampling_rate` Hz.
@@ -68,8 +70,8 @@ class ShardRecords:
             `SpeechExample`s.
         shard_index: int. Which shard.
         num_shards: int. How many shards the source is split into.
-        example_filter: an `ExampleFilter`, whose `target_ids` checks and
-            tokenizes each transcript.
+        example_filter: an `ExampleFilter`, whose `target` checks each
+            transcript and builds its training target.
         shuffle_seed: non-negative int, or `None` for the source's order.
             Each pass over the shard gets its own order, drawn from the seed
             and the pass's number alone.
@@ -119,13 +121,12 @@ class ShardRecords:
         """
         for position, example in self._positioned_examples(start):
             try:
-                record = self.record(example)
+                record = self.record(example, position)
             except SkippedExample as skipped:
                 skip_counter.skip(skipped.reason, str(example.id), skipped.detail)
                 if record_log is not None:
                     record_log.drop(position)
                 continue
-            record["position"] = position
             if record_log is not None:
                 record_log.add(position, record["id"])
             yield record
@@ -166,23 +167,24 @@ class ShardRecords:
         random = np.random.default_rng([self.shuffle_seed, epoch])
         return buffered_shuffle(self.examples(), self.shuffle_buffer, random)
 
-    def record(self, example):
-        """The record of one example.
+    def record(self, example, position=-1):
+        """The record of one example at `position` in the stream.
 
         Raises:
             SkippedExample: its transcript cannot be used.
             TypeError: its in-memory audio is not float or int PCM.
         """
-        target_ids = self.example_filter.target_ids(example.text)
+        target = self.example_filter.target(example, position)
         return {
             "id": str(example.id),
             "text": example.text,
-            "target_ids": np.asarray(target_ids, np.int32),
+            "target_ids": np.asarray(target.ids, np.int32),
+            "loss_start": target.loss_start,
             "path": os.fspath(example.path) if example.path is not None else "",
             "audio_bytes": example.audio_bytes or b"",
             "audio": _samples_by_channel(example.id, example.audio),
             "sampling_rate": example.sampling_rate or 0,
-            "position": -1,
+            "position": position,
         }
 
     def describe(self):

@@ -6,7 +6,8 @@ cutting the window to the clip's length trains a regime the model never saw
 (fine-tuned on very short windows it is reported to loop and hallucinate).
 Packing keeps the 30 s window and fills it: consecutive examples of the
 stream are concatenated, waveform after waveform, while the window and the
-decoder have room, and their transcripts become one target, the prompt
+decoder have room and their prompts agree (one language to a window), and
+their transcripts become one target, the prompt
 once, then each text, then `<|endoftext|>` (the approach of distil-whisper's
 training data).
 
@@ -117,7 +118,19 @@ class WindowPacker:
         # decoder positions (target ids less one) are head plus text.
         decoder_positions = tf.size(pack["target_head"]) + tf.size(self._text_ids(example))
         return (tf.size(pack["position"]) == 0) | (
-            (samples <= self.max_samples) & (decoder_positions <= self.max_label_tokens)
+            (samples <= self.max_samples)
+            & (decoder_positions <= self.max_label_tokens)
+            & self._same_prompt(pack, example)
+        )
+
+    def _same_prompt(self, pack, example):
+        """Whether the example's prompt (its language's) is the pack's."""
+        pack_prompt = pack["target_head"][: self.prompt_length]
+        example_prompt = example["target_ids"][: self.prompt_length]
+        return tf.cond(
+            tf.size(pack_prompt) == tf.size(example_prompt),
+            lambda: tf.reduce_all(tf.equal(pack_prompt, example_prompt)),
+            lambda: tf.size(pack["position"]) == 0,
         )
 
     def _joined(self, pack, example):

@@ -149,6 +149,9 @@ def _add_bad_transcripts(manifest, clips, speech, good_clips):
     words = " ".join(text for _, text in good_clips).split()
     chatty = " ".join(words[index % len(words)] for index in range(LONG_TRANSCRIPT_WORDS))
     manifest.skip("label_too_long", "long-transcript", audio, chatty)
+    # tiny.en's English-only tokenizer has no French prompt.
+    french = {"id": "french", "audio": audio, "text": "Bonjour.", "language": "fr"}
+    manifest.raw("unsupported_language", json.dumps(french).encode(), example_id="french")
 
 
 def _add_bad_rows(manifest, audio):
@@ -159,6 +162,9 @@ def _add_bad_rows(manifest, audio):
     latin_1 = b'{"id": "latin-1", "audio": "clips/speech.wav", "text": "Caf\xe9 au lait"}'
     manifest.raw("invalid_utf8", latin_1)
     manifest.raw("not_an_object", json.dumps([audio, "a list, not an object"]).encode())
+    backwards = [{"start": 2.0, "end": 1.0, "text": "Time runs backwards."}]
+    segments = {"id": "backwards", "audio": audio, "text": "Hi.", "segments": backwards}
+    manifest.raw("invalid_segments", json.dumps(segments).encode())
 
 
 def _add_dev_bad(manifest, clips, speech, text):
@@ -211,9 +217,10 @@ class _Manifest:
     def skip(self, reason, example_id, audio, text):
         self._bad_lines.append((reason, example_id, _row(example_id, audio, text)))
 
-    def raw(self, reason, line):
-        """A line `ManifestSource` cannot parse; its id is file and line."""
-        self._bad_lines.append((reason, None, line))
+    def raw(self, reason, line, example_id=None):
+        """A line written as it is: one `ManifestSource` cannot parse (its
+        id is file and line), or an example `example_id` it skips."""
+        self._bad_lines.append((reason, example_id, line))
 
     def write(self):
         """Writes usable and bad lines in turn, so that bad rows lie among good ones."""

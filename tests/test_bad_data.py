@@ -81,6 +81,7 @@ def test_the_corpus_holds_every_kind(corpus):
         "audio_not_a_string",
         "text_not_a_string",
         "empty_audio_path",
+        "field_not_a_string",
     }
     expected = set(SKIP_REASONS) | (set(ROW_SKIP_REASONS) - other_row_reasons)
     assert set(corpus.expected_counts("train")) == expected

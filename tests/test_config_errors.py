@@ -84,6 +84,20 @@ BEFORE_TENSORFLOW = [
     (["data.min_window_seconds=40"], "data.min_window_seconds"),
     (["experiment=finetune_tiny_en", "data.clip_length_windows=false"], "data.min_window_seconds"),
     (["data.packing=true"], "data.packing"),
+    (["data.without_timestamps_share=1.5"], "data.without_timestamps_share"),
+    (["data.previous_text_probability=-0.1"], "data.previous_text_probability"),
+    (
+        ["data.clip_length_windows=false", "data.packing=true", "data.timestamps=true"],
+        "data.packing",
+    ),
+    (
+        [
+            "data.clip_length_windows=false",
+            "data.packing=true",
+            "data.previous_text_probability=0.2",
+        ],
+        "data.packing",
+    ),
 ]
 BEFORE_THE_MODEL = [
     (["strategy=tpu"], "strategy.kind"),

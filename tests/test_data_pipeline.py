@@ -3,6 +3,7 @@ determinism, SpecAugment, length buckets and resuming."""
 
 import dataclasses
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -750,7 +751,7 @@ def test_example_filter_names_what_is_wrong():
         example_filter.waveform("short", stereo[:100], RATE, "", b"")
     assert (skipped.value.reason, skipped.value.detail) == ("too_short", "0.006 s < 0.5 s")
     with pytest.raises(SkippedExample, match="empty_text"):
-        example_filter.target_ids(None)
+        example_filter.target(types.SimpleNamespace(text=None))
 
 
 # SkipCounter -----------------------------------------------------------------

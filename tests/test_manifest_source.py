@@ -237,3 +237,50 @@ def test_shards_are_disjoint_and_cover_the_manifest(tmp_path):
     assert [len(shard) for shard in shards] == [4, 4, 3]
     with pytest.raises(ValueError, match="Shard 3 of 3 does not exist"):
         source.examples(shard_index=3, num_shards=3)
+
+
+def test_languages_segments_and_previous_texts_are_read(tmp_path):
+    segments = [
+        {"start": 0.0, "end": 1.2, "text": "Hello."},
+        {"start": 1.5, "end": 2, "text": "Hi."},
+    ]
+    rows = [
+        {"audio": "a.wav", "text": "One.", "recording": "r1"},
+        {"audio": "b.wav", "text": "Two.", "recording": "r2", "language": "de"},
+        {"audio": "c.wav", "text": "Hello. Hi.", "recording": "r1", "segments": segments},
+        {"audio": "d.wav", "text": "Four.", "recording": "r1", "previous_text": "Given."},
+        {"audio": "e.wav", "text": "Five.", "recording": "r1"},
+    ]
+    examples = list(ManifestSource(write_jsonl(tmp_path / "m.jsonl", rows)).examples())
+    # The row before in its recording, unless the row names its own.
+    assert [e.previous_text for e in examples] == [None, None, "One.", "Given.", "Four."]
+    assert [e.language for e in examples] == [None, "de", None, None, None]
+    assert [(s.start, s.end, s.text) for s in examples[2].segments] == [
+        (0.0, 1.2, "Hello."),
+        (1.5, 2, "Hi."),
+    ]
+    header = ["audio", "text", "segments"]
+    tsv = write_delimited(
+        tmp_path / "m.tsv", header, [["a.wav", "Hello. Hi.", json.dumps(segments)]], "\t"
+    )
+    assert len(next(ManifestSource(tsv).examples()).segments) == 2
+
+
+@pytest.mark.parametrize(
+    "field, reason",
+    [
+        ({"segments": [{"start": 2.0, "end": 1.0, "text": "x"}]}, "invalid_segments"),
+        ({"segments": [{"start": 0.0, "end": 31.0, "text": "x"}]}, "invalid_segments"),
+        ({"segments": [{"start": 0.0, "text": "x"}]}, "invalid_segments"),
+        ({"segments": "not json"}, "invalid_segments"),
+        ({"language": 3}, "field_not_a_string"),
+        ({"previous_text": ["a"]}, "field_not_a_string"),
+    ],
+)
+def test_bad_optional_fields_skip_their_row(tmp_path, field, reason):
+    rows = [{"audio": "a.wav", "text": "Fine."}, {"audio": "b.wav", "text": "Bad.", **field}]
+    source = ManifestSource(write_jsonl(tmp_path / "m.jsonl", rows))
+    assert len(source) == 1
+    assert source.skipped_rows.counts() == {reason: 1}
+    column = next(iter(field))
+    assert f"column '{column}'" in source.skipped_rows.summary()

@@ -185,6 +185,9 @@ README_COMMANDS = {
     "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl",
     "python -m train -m optimizer.learning_rate=1e-4,3e-4",
     "python -m train run_dir=outputs/train/2026-11-25_12-00-00",
+    # Run with a multilingual model in test_training_targets_cli.py.
+    "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl "
+    "data.timestamps=true data.previous_text_probability=0.5",
     # Run on the real Slurm cluster in test_launch_slurm.py.
     "python -m train -m hydra/launcher=submitit_slurm hydra.launcher.partition=gpu "
     "hydra.launcher.timeout_min=240 hydra.sweep.dir=/shared/sweeps/lr "

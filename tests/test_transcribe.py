@@ -310,10 +310,18 @@ def test_an_initial_prompt_helps_spell_what_it_names(tiny_en_ctranslate2_dir, sp
 
     _, plain, _ = run(capsys, tiny_en_ctranslate2_dir, fox)
     _, prompted, _ = run(capsys, tiny_en_ctranslate2_dir, fox, "--initial-prompt", truth)
+    # Without conditioning on earlier windows the prompt still opens the first.
+    _, unconditioned, _ = run(
+        capsys,
+        tiny_en_ctranslate2_dir,
+        fox,
+        *("--initial-prompt", truth, "--no-condition-on-previous-text"),
+    )
 
     plain_wer = word_error_rate([truth], [plain.split("\t")[1]])
     prompted_wer = word_error_rate([truth], [prompted.split("\t")[1]])
     assert prompted_wer < plain_wer, (plain, prompted)
+    assert unconditioned == prompted
 
 
 @pytest.mark.slow

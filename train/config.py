@@ -63,6 +63,12 @@ class DataConfig:
     # clip_length_windows.
     packing: bool
     spec_augment: bool
+    # Examples with segments train on timed segments (Whisper's timestamp
+    # tokens), but for a share without_timestamps_share of them.
+    timestamps: bool
+    without_timestamps_share: float
+    # How often an example with a previous text is prompted with it.
+    previous_text_probability: float
     # Batches carry padded 16 kHz waveforms, turned into log-mel features
     # inside the compiled training step (on the accelerator); not with
     # spec_augment, which masks features.

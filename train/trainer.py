@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from data_pipelines.featurizer import with_features_from_audio
 from train.choices import REMATERIALIZATION_MODES
+from whisper.whisper_audio_to_text import target_mask
 from whisper.whisper_audio_to_text import token_cross_entropy
 
 
@@ -43,7 +44,8 @@ class Trainer:
     "decoder_padding_mask"; or "encoder_audio", 16 kHz waveforms that the
     compiled step turns into features, see `data.features_in_step`), `y` the
     target token ids; targets where
-    "decoder_padding_mask" is 0 are padding and count for nothing. Each
+    "decoder_padding_mask" is 0 are padding and count for nothing, as do
+    targets of `IGNORED_TARGET_ID` (a previous-text prompt's). Each
     replica's batch must split evenly into `gradient_accumulation_steps`
     micro-batches.
 
@@ -185,7 +187,7 @@ class Trainer:
     def _replica_step(self, batch):
         x, y = batch
         replica = tf.distribute.get_replica_context()
-        mask = tf.cast(x["decoder_padding_mask"], "float32")
+        mask = target_mask(y, x["decoder_padding_mask"])
         num_examples = tf.cast(tf.shape(mask)[0], "float32")
         global_tokens, global_examples = replica.all_reduce(
             tf.distribute.ReduceOp.SUM, [tf.reduce_sum(mask), num_examples]
@@ -291,7 +293,7 @@ class Trainer:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(variables)
             logits = self.model(x, training=True)
-            mask = tf.cast(x["decoder_padding_mask"], "float32")
+            mask = target_mask(y, x["decoder_padding_mask"])
             # token_cross_entropy averages over this micro-batch's tokens;
             # weighting by its share of the global tokens turns the sum over
             # micro-batches and replicas into the global mean.

@@ -113,6 +113,8 @@ RANGES = {
     "data.min_window_seconds": NON_NEGATIVE,
     "data.max_label_tokens": POSITIVE,
     "data.shuffle_buffer": NON_NEGATIVE,
+    "data.without_timestamps_share": UNIT_INTERVAL,
+    "data.previous_text_probability": UNIT_INTERVAL,
     "data.max_eval_examples": POSITIVE,
 }
 CHOICES = {
@@ -522,6 +524,13 @@ def _check_data(cfg):
         not (data.packing and data.clip_length_windows),
         "false with data.clip_length_windows=true (packing fills 30 s windows; clip-length "
         "windows cut them to one clip), or set data.clip_length_windows=false",
+    )
+    check(
+        cfg,
+        "data.packing",
+        not (data.packing and (data.timestamps or data.previous_text_probability > 0)),
+        "false with data.timestamps=true or data.previous_text_probability > 0 (packing joins "
+        "plain transcripts; timestamps and prompts need one example to a window)",
     )
     check(
         cfg,

@@ -32,8 +32,8 @@ import zlib
 
 import numpy as np
 
+from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.speech_activity import SpeechActivity
-from whisper.timestamp_rules import SECONDS_PER_TIMESTAMP
 from whisper.transcript import Segment
 from whisper.transcript import Transcript
 
@@ -138,8 +138,10 @@ class LongFormTranscriber:
         activity = self._activity(waveform)
         language, language_probability = self._language(waveform)
         start_ids = self._start_ids(language)
+        # The initial prompt opens the first window even without conditioning
+        # on previous text, as in OpenAI's loop; conditioning keeps it after.
         previous = self._initial_prompt_ids()
-        reset_at = 0 if self.condition_on_previous_text else len(previous)
+        reset_at = 0
         segments, seek = [], self._audible_from(activity, 0)
         while seek is not None and seek < len(waveform):
             window = waveform[seek : seek + self.window_samples]

@@ -30,6 +30,13 @@ NO_SPEECH_TOKENS = ("<|nospeech|>", "<|nocaptions|>")
 # just before <|notimestamps|>, and timestamps start right after it.
 PREVIOUS_TEXT_OFFSET = -2
 NO_SPEECH_OFFSET = -1
+# Timestamp tokens <|0.00|> ... <|30.00|> mark times within a 30 s window,
+# 20 ms apart.
+SECONDS_PER_TIMESTAMP = 0.02
+MAX_TIMESTAMP_SECONDS = 30.0
+# OpenAI's decoding keeps at most this many tokens of earlier text after
+# <|startofprev|> (half the decoder's 448 positions, less one).
+MAX_PREVIOUS_TEXT_TOKENS = 223
 TASK_TOKENS = {"transcribe": "<|transcribe|>", "translate": "<|translate|>"}
 TASKS = tuple(TASK_TOKENS)
 REQUIRED_SPECIAL_TOKENS = (

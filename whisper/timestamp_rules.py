@@ -33,7 +33,7 @@ np.isfinite(logits)[0].tolist()  # a timestamp first: ids 5 to 9
 import numpy as np
 from keras import ops
 
-SECONDS_PER_TIMESTAMP = 0.02
+from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 
 
 class TimestampRules:

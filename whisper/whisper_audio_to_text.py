@@ -20,6 +20,12 @@ from whisper.whisper_tokenizer import WhisperTokenizer
 GENERATION_KEYS = ("language", "task", "suppress_tokens", "begin_suppress_tokens")
 
 
+# The target id of positions that carry no loss: the decoder reads the token
+# there but is not taught to write the next one (a previous-text prompt).
+# Hugging Face's label convention, so labels carry over both ways.
+IGNORED_TARGET_ID = -100
+
+
 @keras.saving.register_keras_serializable(package="whisper")
 class WhisperAudioToText(keras.Model):
     """A Whisper backbone with its language-model head, loss and `generate()`.
@@ -28,8 +34,10 @@ class WhisperAudioToText(keras.Model):
     no variables. Called on the backbone's inputs it returns logits
     (batch, length, vocabulary). Its loss is cross-entropy over target tokens
     only: positions where `decoder_padding_mask` (times any sample weight) is
-    zero contribute nothing. `generate()` decodes greedily with a key/value
-    cache and static shapes, so it compiles with XLA.
+    zero, and targets of `IGNORED_TARGET_ID` (the decoder reads them but is
+    not taught to write them, as a previous-text prompt), contribute
+    nothing. `generate()` decodes greedily with a key/value cache and static
+    shapes, so it compiles with XLA.
 
     The language and task are stored with the model and saved in its preset, so
     a fine-tuned model keeps decoding the language it was trained on.
@@ -102,8 +110,8 @@ class WhisperAudioToText(keras.Model):
         return self.backbone.decoder.logits(hidden)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Mean cross-entropy over the target tokens that are not padding."""
-        mask = ops.cast(x["decoder_padding_mask"], "float32")
+        """Mean cross-entropy over the target tokens that are neither padding nor ignored."""
+        mask = target_mask(y, x["decoder_padding_mask"])
         if sample_weight is not None:
             mask = mask * ops.cast(sample_weight, "float32")
         return token_cross_entropy(y, y_pred, mask)
@@ -390,10 +398,19 @@ def _audio_converter(preset_dir, backbone, audio_converter):
     return WhisperAudioConverter(**{"num_mels": backbone.num_mels, **overrides})
 
 
+def target_mask(target_ids, decoder_padding_mask):
+    """float32 1 where a target carries loss: not padding, not `IGNORED_TARGET_ID`."""
+    taught = ops.not_equal(target_ids, IGNORED_TARGET_ID)
+    return ops.cast(decoder_padding_mask, "float32") * ops.cast(taught, "float32")
+
+
 def token_cross_entropy(target_ids, logits, mask):
-    """Mean cross-entropy over positions where `mask` is nonzero, in float32."""
+    """Mean cross-entropy over positions where `mask` is nonzero, in float32.
+
+    Masked targets may hold any id, `IGNORED_TARGET_ID` included.
+    """
     losses = keras.losses.sparse_categorical_crossentropy(
-        target_ids, ops.cast(logits, "float32"), from_logits=True
+        ops.maximum(target_ids, 0), ops.cast(logits, "float32"), from_logits=True
     )
     return ops.sum(losses * mask) / ops.maximum(ops.sum(mask), 1.0)
 

@@ -23,12 +23,15 @@ from whisper.preset_io import write_serialized
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import ENGLISH
 from whisper.special_tokens import ENGLISH_ONLY_END_OF_TEXT_ID
+from whisper.special_tokens import MAX_PREVIOUS_TEXT_TOKENS
+from whisper.special_tokens import MAX_TIMESTAMP_SECONDS
 from whisper.special_tokens import NO_SPEECH_OFFSET
 from whisper.special_tokens import NO_SPEECH_TOKENS
 from whisper.special_tokens import NO_TIMESTAMPS_TOKEN
 from whisper.special_tokens import PREVIOUS_TEXT_OFFSET
 from whisper.special_tokens import PREVIOUS_TEXT_TOKEN
 from whisper.special_tokens import REQUIRED_SPECIAL_TOKENS
+from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.special_tokens import START_OF_TRANSCRIPT_TOKEN
 from whisper.special_tokens import TASK_TOKENS
 from whisper.special_tokens import language_token
@@ -367,12 +370,54 @@ class WhisperTokenizer:
         """
         prompt = self.decoder_prompt_ids(language=language, task=task)
         texts, batched = _as_text_batch(text)
-        # Encoded here rather than by `tokenize`, whose `sequence_length`
-        # padding would land between the text and <|endoftext|>.
+        targets = [prompt + ids + [self.eos_token_id] for ids in self._transcript_ids(texts)]
+        return targets if batched else targets[0]
+
+    def timestamped_target_ids(self, segments, language=None, task="transcribe"):
+        """Decoder ids to train timestamps on: prompt, timed segments, `<|endoftext|>`.
+
+        The prompt has no `<|notimestamps|>`; each segment (an object with
+        `start` and `end`, seconds from the window's start, and `text`)
+        becomes the timestamp token of its start, its text encoded as
+        `training_target_ids` encodes a transcript, and the timestamp token
+        of its end: the format OpenAI's models write, and transformers'
+        tokenizer encodes from `"<|0.00|> Hello.<|1.20|>"`.
+        """
+        prompt = self.decoder_prompt_ids(language=language, task=task, timestamps=True)
+        texts = [segment.text for segment in segments]
+        body = []
+        for segment, text_ids in zip(segments, self._transcript_ids(texts)):
+            start, end = (
+                self.timestamp_token_id(segment.start),
+                self.timestamp_token_id(segment.end),
+            )
+            body += [start, *text_ids, end]
+        return prompt + body + [self.eos_token_id]
+
+    def timestamp_token_id(self, seconds):
+        """The id of the timestamp token nearest `seconds` (20 ms apart, 0 to 30 s)."""
+        if not 0 <= seconds <= MAX_TIMESTAMP_SECONDS:
+            raise ValueError(
+                f"A timestamp must lie within a window, 0 to {MAX_TIMESTAMP_SECONDS:g} s; "
+                f"got {seconds!r}."
+            )
+        return self.timestamp_begin_id + round(seconds / SECONDS_PER_TIMESTAMP)
+
+    def previous_text_ids(self, text, max_tokens=MAX_PREVIOUS_TEXT_TOKENS):
+        """`<|startofprev|>` and the last `max_tokens` tokens of `text`: the
+        prompt of earlier text that precedes `<|startoftranscript|>`."""
+        (text_ids,) = self._transcript_ids([text])
+        return [self.previous_text_token_id, *text_ids[max(len(text_ids) - max_tokens, 0) :]]
+
+    def _transcript_ids(self, texts):
+        """Each text's ids with exactly one leading space (none if blank).
+
+        Encoded here rather than by `tokenize`, whose `sequence_length`
+        padding would land between the text and <|endoftext|>.
+        """
         with_space = [f" {t.lstrip()}" if t.strip() else "" for t in texts]
         encodings = self._tokenizer.encode_batch(with_space, add_special_tokens=False)
-        targets = [prompt + e.ids + [self.eos_token_id] for e in encodings]
-        return targets if batched else targets[0]
+        return [encoding.ids for encoding in encodings]
 
     # Encoding and decoding.
 
