@@ -62,10 +62,13 @@ def _clips(recording, sentences_per_clip):
     for first in range(0, len(sentences), sentences_per_clip):
         group = sentences[first : first + sentences_per_clip]
         start = max(group[0][0] - PAUSE_SECONDS / 2, 0.0)
-        yield start, [
-            {"start": round(s - start, 3), "end": round(e - start, 3), "text": text}
-            for s, e, text in group
-        ]
+        yield (
+            start,
+            [
+                {"start": round(s - start, 3), "end": round(e - start, 3), "text": text}
+                for s, e, text in group
+            ],
+        )
 
 
 def main():
