@@ -127,7 +127,7 @@ def _attention_part(attention, spec):
     variable = getattr(attention, name)
 
     def read():
-        return np.asarray(attention.merged_kernel(name), "float32")
+        return np.asarray(attention.merged_kernel(name).numpy(), "float32")
 
     return variable, fused.index(projection), len(fused), read
 
