@@ -252,9 +252,9 @@ def test_the_readme_lora_command_trains_adapters_exports_a_plain_preset_and_resu
     ]
     completed = run_train(*command)
     assert_trained(completed, tmp_path)
-    # Two float32 moments per trained parameter and the int64 step counter
-    # (the schedule computes the learning rate). tiny.en, rank 8: 4 encoder layers' q, v (384 + 384) and fc2 (1536 + 384),
-    # 4 decoder layers' self and cross q, v and fc2.
+    # tiny.en, rank 8: 4 encoder layers' q, v (384 + 384) and fc2 (1536 +
+    # 384), 4 decoder layers' self and cross q, v and fc2. Two float32
+    # moments each, and the int64 step (the schedule computes the rate).
     trainable = 4 * (2 * 768 + 1920) * 8 + 4 * (4 * 768 + 1920) * 8
     assert run_footprint(tmp_path) == {
         "trainable_parameters": trainable,
