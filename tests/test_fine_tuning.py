@@ -187,7 +187,7 @@ def test_a_resumed_lora_run_continues_exactly(one_device, tmp_path):
 
 def test_frozen_layers_and_token_embedding_stay_and_get_no_slots(one_device):
     fine_tuning = FineTuning(
-        frozen_encoder_layers=1, frozen_decoder_layers=1, freeze_token_embedding=True
+        freeze_encoder_layers=1, freeze_decoder_layers=1, freeze_token_embedding=True
     )
     trainer = harness.build_trainer(
         one_device, fine_tuning=fine_tuning, num_layers=2, jit_compile=False
@@ -210,7 +210,7 @@ def test_frozen_layers_and_token_embedding_stay_and_get_no_slots(one_device):
 
 
 def test_lora_skips_frozen_layers(one_device):
-    fine_tuning = FineTuning(freeze_encoder=True, frozen_decoder_layers=1, lora_rank=2)
+    fine_tuning = FineTuning(freeze_encoder=True, freeze_decoder_layers=1, lora_rank=2)
     trainer = harness.build_trainer(
         one_device, fine_tuning=fine_tuning, num_layers=2, jit_compile=False
     )
@@ -225,8 +225,8 @@ def test_lora_skips_frozen_layers(one_device):
 
 def test_layer_counts_beyond_the_model_are_refused():
     model = harness.small_model()
-    with pytest.raises(ValueError, match=r"frozen_decoder_layers must be in \[0, 1\], got 2"):
-        FineTuning(frozen_decoder_layers=2).apply(model)
+    with pytest.raises(ValueError, match=r"freeze_decoder_layers must be in \[0, 1\], got 2"):
+        FineTuning(freeze_decoder_layers=2).apply(model)
 
 
 def readme_command(key):

@@ -49,9 +49,9 @@ class FineTuning:
     Args:
         freeze_encoder: bool. The encoder gets no gradient, no backward pass
             and no optimizer slots.
-        frozen_encoder_layers: int. The first this many encoder layers are
+        freeze_encoder_layers: int. The first this many encoder layers are
             frozen (the convolutions and position table below them train).
-        frozen_decoder_layers: int. The same for the decoder's layers.
+        freeze_decoder_layers: int. The same for the decoder's layers.
         freeze_token_embedding: bool. The token table stays fixed, and with
             it the output head, which is the same table.
         lora_rank: int or None. With a rank, every weight freezes and only
@@ -63,8 +63,8 @@ class FineTuning:
     """
 
     freeze_encoder: bool = False
-    frozen_encoder_layers: int = 0
-    frozen_decoder_layers: int = 0
+    freeze_encoder_layers: int = 0
+    freeze_decoder_layers: int = 0
     freeze_token_embedding: bool = False
     lora_rank: int | None = None
     lora_alpha: float | None = None
@@ -75,8 +75,8 @@ class FineTuning:
         """The choices of the `model` config group."""
         return cls(
             freeze_encoder=model_config.freeze_encoder,
-            frozen_encoder_layers=model_config.freeze_encoder_layers,
-            frozen_decoder_layers=model_config.freeze_decoder_layers,
+            freeze_encoder_layers=model_config.freeze_encoder_layers,
+            freeze_decoder_layers=model_config.freeze_decoder_layers,
             freeze_token_embedding=model_config.freeze_token_embedding,
             lora_rank=model_config.lora.rank,
             lora_alpha=model_config.lora.alpha,
@@ -105,8 +105,8 @@ class FineTuning:
         if unknown or not self.lora_targets:
             raise ValueError(f"lora_targets must be drawn from {LORA_TARGETS}, got {unknown}.")
         for name, count, stack in (
-            ("frozen_encoder_layers", self.frozen_encoder_layers, backbone.encoder),
-            ("frozen_decoder_layers", self.frozen_decoder_layers, backbone.decoder),
+            ("freeze_encoder_layers", self.freeze_encoder_layers, backbone.encoder),
+            ("freeze_decoder_layers", self.freeze_decoder_layers, backbone.decoder),
         ):
             if not 0 <= count <= len(stack.transformer_layers):
                 raise ValueError(
@@ -115,13 +115,16 @@ class FineTuning:
 
     def _frozen_layers(self, backbone):
         """The layers frozen whole; a frozen encoder's transformer layers among them."""
-        encoder, decoder = backbone.encoder, backbone.decoder
-        frozen_encoder_layers = len(encoder.transformer_layers) if self.freeze_encoder else 0
-        frozen_encoder_layers = max(frozen_encoder_layers, self.frozen_encoder_layers)
-        layers = list(encoder.transformer_layers[:frozen_encoder_layers])
-        layers += decoder.transformer_layers[: self.frozen_decoder_layers]
+        encoder_layers = backbone.encoder.transformer_layers
+        frozen_encoder_layers = (
+            len(encoder_layers) if self.freeze_encoder else self.freeze_encoder_layers
+        )
+        layers = [
+            *encoder_layers[:frozen_encoder_layers],
+            *backbone.decoder.transformer_layers[: self.freeze_decoder_layers],
+        ]
         if self.freeze_encoder:
-            layers.append(encoder)
+            layers.append(backbone.encoder)
         if self.freeze_token_embedding:
             layers.append(backbone.token_embedding)
         return layers

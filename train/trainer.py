@@ -41,7 +41,8 @@ class Trainer:
     then hand them over. The trainer trains `fine_tuning.trained_variables`
     alone: frozen variables get no gradient, no backward pass (where nothing
     below them trains) and no optimizer slots, which it builds under the
-    scope too, before the first step. Feed `train_step` the elements of a dataset made by
+    scope too, before the first step. Feed `train_step` the elements of a
+    dataset made by
     `strategy.distribute_datasets_from_function`, each an `(x, y)` pair:
     `x` the model's inputs ("encoder_features", "decoder_token_ids",
     "decoder_padding_mask"; or "encoder_audio", 16 kHz waveforms that the
