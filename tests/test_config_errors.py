@@ -98,6 +98,10 @@ BEFORE_TENSORFLOW = [
         ],
         "data.packing",
     ),
+    (["model.lora.rank=-4"], "model.lora.rank"),
+    (["model.lora.alpha=0"], "model.lora.alpha"),
+    (["model.lora.targets=[query,fc1]"], "model.lora.targets"),
+    (["model.freeze_decoder_layers=3"], "model.freeze_decoder_layers"),
 ]
 BEFORE_THE_MODEL = [
     (["strategy=tpu"], "strategy.kind"),

@@ -188,6 +188,10 @@ README_COMMANDS = {
     # Run with a multilingual model in test_training_targets_cli.py.
     "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl "
     "data.timestamps=true data.previous_text_probability=0.5",
+    # Run shortened (debug=fast) in test_fine_tuning.py.
+    "python -m train experiment=finetune_tiny_en model.lora.rank=8 optimizer.learning_rate=1e-3",
+    "python -m train experiment=finetune_tiny_en model.freeze_encoder_layers=2 "
+    "model.freeze_decoder_layers=2 model.freeze_token_embedding=true",
     # Run on the real Slurm cluster in test_launch_slurm.py.
     "python -m train -m hydra/launcher=submitit_slurm hydra.launcher.partition=gpu "
     "hydra.launcher.timeout_min=240 hydra.sweep.dir=/shared/sweeps/lr "

@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 import train_step_harness as harness
 
+from train.fine_tuning import FineTuning
 from train.optimizer import WarmupDecaySchedule
 from train.optimizer import build_optimizer
 from train.trainer import Trainer
@@ -235,7 +236,9 @@ def add_encoder_backward_probe(model):
 
 @pytest.mark.parametrize("freeze_encoder", [True, False])
 def test_a_frozen_encoder_is_neither_differentiated_nor_updated(one_device, freeze_encoder):
-    trainer = harness.build_trainer(one_device, freeze_encoder=freeze_encoder, jit_compile=False)
+    trainer = harness.build_trainer(
+        one_device, fine_tuning=FineTuning(freeze_encoder=freeze_encoder), jit_compile=False
+    )
     model = trainer.model
     backward_passes = add_encoder_backward_probe(model)
     encoder_before = [v.numpy() for v in model.backbone.encoder.weights]

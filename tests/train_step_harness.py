@@ -31,8 +31,8 @@ DECODER_LENGTH = 8
 METRICS = ("loss", "learning_rate", "grad_norm", "target_tokens", "examples", "skipped_update")
 
 
-def small_model(dtype="float32", seed=0):
-    """A one-layer WhisperAudioToText; the same weights for the same seed."""
+def small_model(dtype="float32", seed=0, num_layers=1):
+    """A small WhisperAudioToText; the same weights for the same seed."""
     import keras
 
     from whisper import WhisperAudioToText
@@ -41,7 +41,7 @@ def small_model(dtype="float32", seed=0):
     keras.utils.set_random_seed(seed)
     backbone = WhisperBackbone(
         vocabulary_size=VOCABULARY_SIZE,
-        num_layers=1,
+        num_layers=num_layers,
         num_heads=2,
         hidden_dim=16,
         intermediate_dim=32,
@@ -113,14 +113,19 @@ def build_trainer(
     learning_rate=1e-2,
     weight_decay=0.1,
     epsilon=1e-6,
+    fine_tuning=None,
+    num_layers=1,
     **trainer_settings,
 ):
-    """A Trainer of `small_model` with AdamW, built under `strategy`'s scope."""
+    """A Trainer of `small_model` with AdamW, built under `strategy`'s scope;
+    `fine_tuning` (a `train.fine_tuning.FineTuning`) chooses what trains."""
     from train.optimizer import build_optimizer
     from train.trainer import Trainer
 
     with strategy.scope():
-        model = small_model(dtype)
+        model = small_model(dtype, num_layers=num_layers)
+        if fine_tuning is not None:
+            fine_tuning.apply(model)
         optimizer = build_optimizer(
             model, learning_rate, weight_decay=weight_decay, epsilon=epsilon
         )

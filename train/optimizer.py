@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from train.choices import SCHEDULE_KINDS
+from train.fine_tuning import trained_variables
 
 
 @keras.saving.register_keras_serializable(package="train")
@@ -138,7 +139,8 @@ def build_optimizer(
     optimizer's slots must be distributed like the model's weights.
 
     Args:
-        model: the model to train; its trainable variables decide which
+        model: the model to train, its frozen layers and adapters chosen
+            (`train.fine_tuning`); the variables it trains decide which
             weights decay (see `no_weight_decay_variables`) and its compute
             dtype whether the loss is scaled (float16 only).
         learning_rate: a float or a `LearningRateSchedule` such as
@@ -164,7 +166,7 @@ def build_optimizer(
 
 
 def no_weight_decay_variables(model):
-    """`model`'s trainable variables that weight decay leaves alone.
+    """The variables `model` trains that weight decay leaves alone.
 
     Only matrices (dense and convolution kernels) decay, the rule of BERT's
     and nanoGPT's recipes. Biases and layer-norm scales and offsets are vectors that
@@ -177,7 +179,7 @@ def no_weight_decay_variables(model):
     """
     return [
         variable
-        for variable in model.trainable_variables
+        for variable in trained_variables(model)
         if len(variable.shape) < 2 or "embedding" in variable.path
     ]
 

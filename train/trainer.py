@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from data_pipelines.featurizer import with_features_from_audio
 from train.choices import REMATERIALIZATION_MODES
+from train.fine_tuning import trained_variables
 from whisper.whisper_audio_to_text import target_mask
 from whisper.whisper_audio_to_text import token_cross_entropy
 
@@ -36,9 +37,13 @@ class Trainer:
     """Owns the distributed train step of a model and its optimizer.
 
     Build the model and the optimizer (`train.optimizer.build_optimizer`)
-    under `strategy.scope()`, then hand them over. The trainer builds the
-    optimizer's slots there too, before the first step, for the variables it
-    trains. Feed `train_step` the elements of a dataset made by
+    under `strategy.scope()`, after choosing what trains
+    (`train.fine_tuning.FineTuning(...).apply(model)`: frozen layers, LoRA),
+    then hand them over. The trainer trains `fine_tuning.trained_variables`
+    alone: frozen variables get no gradient, no backward pass (where nothing
+    below them trains) and no optimizer slots, which it builds under the
+    scope too, before the first step. Feed `train_step` the elements of a
+    dataset made by
     `strategy.distribute_datasets_from_function`, each an `(x, y)` pair:
     `x` the model's inputs ("encoder_features", "decoder_token_ids",
     "decoder_padding_mask"; or "encoder_audio", 16 kHz waveforms that the
@@ -62,8 +67,6 @@ class Trainer:
             are alive at a time.
         clip_norm: float or None. Largest global norm of the gradient; a
             larger gradient is scaled down to it.
-        freeze_encoder: bool. Train the decoder only: the encoder gets no
-            gradient, no backward pass and no optimizer slots.
         jit_compile: bool. Compile the forward and backward passes with XLA.
         rematerialize: what the backward pass recomputes instead of the
             forward pass keeping it (sets the model's stacks to do so): "none";
@@ -113,7 +116,6 @@ class Trainer:
         *,
         gradient_accumulation_steps=1,
         clip_norm=None,
-        freeze_encoder=False,
         jit_compile=True,
         rematerialize="none",
     ):
@@ -135,12 +137,11 @@ class Trainer:
         self.optimizer = optimizer
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.clip_norm = clip_norm
-        self.freeze_encoder = freeze_encoder
         for stack in (model.backbone.encoder, model.backbone.decoder):
             stack.set_rematerialization(
                 layers=rematerialize == "layers", attention=rematerialize == "attention"
             )
-        self.trainable_variables = self._variables_to_train()
+        self.trainable_variables = trained_variables(model)
         if not optimizer.built:
             # A custom loop fails ("You must feed a value for placeholder
             # tensor") unless the slots exist, distributed, before step one.
@@ -169,12 +170,6 @@ class Trainer:
         """
         metrics = self._distributed_step(distributed_batch[:2])
         return {name: float(value) for name, value in metrics.items()}
-
-    def _variables_to_train(self):
-        if not self.freeze_encoder:
-            return list(self.model.trainable_variables)
-        encoder_variables = {id(v) for v in self.model.backbone.encoder.trainable_variables}
-        return [v for v in self.model.trainable_variables if id(v) not in encoder_variables]
 
     def _run_distributed_step(self, distributed_batch):
         metrics = self.strategy.run(self._replica_step, args=(distributed_batch,))

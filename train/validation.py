@@ -44,6 +44,7 @@ from omegaconf.errors import ValidationError
 
 from data_pipelines.source_factory import SOURCE_KINDS
 from train.choices import DTYPE_POLICIES
+from train.choices import LORA_TARGETS
 from train.choices import OFFLINE_TINY_EN
 from train.choices import REMATERIALIZATION_MODES
 from train.choices import SCHEDULE_KINDS
@@ -116,6 +117,7 @@ RANGES = {
     "data.without_timestamps_share": UNIT_INTERVAL,
     "data.previous_text_probability": UNIT_INTERVAL,
     "data.max_eval_examples": POSITIVE,
+    "model.lora.alpha": POSITIVE_OR_NULL,
 }
 CHOICES = {
     "data.source": SOURCE_KINDS,
@@ -395,6 +397,24 @@ def _check_model(cfg):
             _check_source(cfg, "model.preset", f"or name model.tokenizer, e.g. '{OFFLINE_TINY_EN}'")
     if model.tokenizer is not None:
         _check_source(cfg, "model.tokenizer", "")
+    _check_lora(cfg)
+
+
+def _check_lora(cfg):
+    lora = cfg.model.lora
+    check(
+        cfg,
+        "model.lora.rank",
+        lora.rank is None or lora.rank >= 0,
+        "0 or null (no LoRA) or a positive integer",
+    )
+    targets = list(lora.targets)
+    check(
+        cfg,
+        "model.lora.targets",
+        targets and set(targets) <= set(LORA_TARGETS) and len(set(targets)) == len(targets),
+        f"a non-empty list of distinct names drawn from {list(LORA_TARGETS)}",
+    )
 
 
 def _check_source(cfg, key, alternative):
@@ -461,10 +481,24 @@ def check_architecture(cfg, architecture):
         dropout == 0 or cfg.trainer.rematerialize == "none",
         f"0 with trainer.rematerialize={cfg.trainer.rematerialize}",
     )
+    _check_frozen_layers(cfg, architecture)
     heads, hidden = architecture["num_heads"], architecture["hidden_dim"]
     require("num_heads", hidden % heads == 0, f"a divisor of hidden_dim={hidden}")
     require("num_mels", architecture.get("num_mels", 80) in MEL_BIN_COUNTS, "80 or 128")
     _check_sequence_lengths(cfg, architecture, require)
+
+
+def _check_frozen_layers(cfg, architecture):
+    encoder_layers = architecture["num_layers"]
+    decoder_layers = architecture.get("num_decoder_layers") or encoder_layers
+    for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+        key = f"model.freeze_{stack}_layers"
+        check(
+            cfg,
+            key,
+            0 <= get(cfg, key) <= layers,
+            f"a number of layers in [0, {layers}] (the model's {stack} has {layers})",
+        )
 
 
 def _check_sequence_lengths(cfg, architecture, require):

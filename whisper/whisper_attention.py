@@ -8,6 +8,9 @@ from whisper.layer_utils import whisper_kernel_initializer
 # The score of masked positions; the constant Keras's Softmax uses, so fully
 # masked rows behave as they do in keras_hub.
 MASKED_SCORE = -1e9
+# The projections `enable_lora` can adapt (transformers' q_proj, k_proj,
+# v_proj and out_proj).
+LORA_PROJECTIONS = ("query", "key", "value", "output")
 
 
 class WhisperAttention(keras.layers.Layer):
@@ -19,6 +22,15 @@ class WhisperAttention(keras.layers.Layer):
     `(hidden, 2 * hidden)` matmul, which `compute_key_value` runs once per
     utterance so that decoding steps only project the query.
 
+    `enable_lora(rank)` adds low-rank adapters, as Keras's
+    `Dense.enable_lora` does: projection `p` of the kernels becomes
+    `kernel_p + (lora_alpha / rank) * a_p @ b_p`, with one `(a, b)` pair per
+    adapted projection ("query", "key", "value", "output"), so adapting the
+    query and value changes only those column blocks of a fused kernel. `b`
+    starts at zero, leaving the layer's outputs as they were, and the
+    kernels stop training. `merged_kernel(name)` is a kernel with its
+    adapters added, what the layer multiplies by and what exports save.
+
     Setting `recompute_probabilities` (a training choice, not part of the
     config) keeps only the projected queries, keys and values of training
     calls and recomputes the scores and probabilities, the largest
@@ -28,6 +40,11 @@ class WhisperAttention(keras.layers.Layer):
         num_heads: int. Number of attention heads.
         cross_attention: bool. Whether keys and values come from the encoder.
         dropout: float. Dropout on the attention probabilities.
+        lora_rank: int or None. When set, `build` enables LoRA of this rank.
+        lora_alpha: number or None. The adapters' scale is
+            `lora_alpha / lora_rank`; None: `lora_rank` (a scale of 1).
+        lora_projections: the projections `build` adapts; None: all of
+            `LORA_PROJECTIONS`.
 
     Example:
 
@@ -37,14 +54,29 @@ class WhisperAttention(keras.layers.Layer):
 
     layer = WhisperAttention(num_heads=2)
     outputs = layer(np.ones((1, 5, 8), "float32"))  # (1, 5, 8)
+    layer.enable_lora(4, projections=("query", "value"))
+    [v.name for v in layer.trainable_variables]  # [..., "output_bias", "lora_query_a", ...]
     ```
     """
 
-    def __init__(self, num_heads, cross_attention=False, dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        cross_attention=False,
+        dropout=0.0,
+        lora_rank=None,
+        lora_alpha=None,
+        lora_projections=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.cross_attention = cross_attention
         self.dropout = dropout
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_projections = lora_projections
+        self.lora_enabled = False
         self._probability_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="probability_dropout"
         )
@@ -66,6 +98,94 @@ class WhisperAttention(keras.layers.Layer):
         self.value_bias = self._bias("value_bias")
         self.output_kernel = self._kernel("output_kernel", hidden_dim)
         self.output_bias = self._bias("output_bias")
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank, self.lora_alpha, self.lora_projections)
+
+    @property
+    def kernel_projections(self):
+        """Each kernel's name and the projections side by side in its columns."""
+        if self.cross_attention:
+            return {
+                "query_kernel": ("query",),
+                "key_value_kernel": ("key", "value"),
+                "output_kernel": ("output",),
+            }
+        return {"query_kernel": ("query", "key", "value"), "output_kernel": ("output",)}
+
+    def enable_lora(
+        self,
+        rank,
+        lora_alpha=None,
+        projections=None,
+        a_initializer="he_uniform",
+        b_initializer="zeros",
+    ):
+        """Adds a trainable `(a, b)` pair to each of `projections` and freezes the kernels.
+
+        Args:
+            rank: int. The adapters' rank.
+            lora_alpha: number or None. The adapters' scale is
+                `lora_alpha / rank`; None: `rank`.
+            projections: some of `LORA_PROJECTIONS`; None: all of them.
+        """
+        projections = tuple(projections or LORA_PROJECTIONS)
+        if not self.built:
+            raise ValueError("Cannot enable LoRA on a layer that isn't yet built.")
+        if self.lora_enabled:
+            raise ValueError("LoRA is already enabled. This can only be done once per layer.")
+        unknown = sorted(set(projections) - set(LORA_PROJECTIONS))
+        if unknown or not isinstance(rank, int) or rank < 1:
+            raise ValueError(
+                f"LoRA needs a positive int rank and projections among {LORA_PROJECTIONS}; "
+                f"got rank={rank!r}, projections={projections!r}."
+            )
+        self._tracker.unlock()
+        for projection in projections:
+            # float32 whatever the policy, as Keras's Dense keeps its adapters:
+            # small updates to them would underflow in (b)float16.
+            for part, shape, initializer in (
+                ("a", (self.hidden_dim, rank), a_initializer),
+                ("b", (rank, self.hidden_dim), b_initializer),
+            ):
+                adapter = self.add_weight(
+                    name=f"lora_{projection}_{part}",
+                    shape=shape,
+                    initializer=initializer,
+                    dtype="float32",
+                )
+                setattr(self, f"lora_{projection}_{part}", adapter)
+        self._tracker.lock()
+        for name in self.kernel_projections:
+            getattr(self, name).trainable = False
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+        self.lora_projections = projections
+
+    def merged_kernel(self, name):
+        """Kernel `name` plus its adapters' `(alpha / rank) * a @ b` blocks.
+
+        The variable itself when none of its projections is adapted. In a
+        call the variables read in the compute dtype, elsewhere in their own.
+        """
+        kernel = getattr(self, name)
+        projections = self.kernel_projections[name]
+        if not self.lora_enabled or not set(projections) & set(self.lora_projections):
+            return kernel
+        scale = self.lora_alpha / self.lora_rank
+        blocks = [
+            scale * ops.matmul(self._adapter(projection, "a"), self._adapter(projection, "b"))
+            if projection in self.lora_projections
+            else ops.zeros((self.hidden_dim, self.hidden_dim), kernel.dtype)
+            for projection in projections
+        ]
+        return kernel + ops.concatenate([ops.cast(b, kernel.dtype) for b in blocks], axis=-1)
+
+    def _adapter(self, projection, part):
+        return getattr(self, f"lora_{projection}_{part}")
+
+    def _kernel_in_compute_dtype(self, name):
+        return ops.cast(self.merged_kernel(name), self.compute_dtype)
 
     def _kernel(self, name, width):
         return self.add_weight(
@@ -98,7 +218,9 @@ class WhisperAttention(keras.layers.Layer):
                 `cache_index` and the updated cache is returned as well.
         """
         if self.cross_attention:
-            query = self._project(inputs, self.query_kernel, self.query_bias)
+            query = self._project(
+                inputs, self._kernel_in_compute_dtype("query_kernel"), self.query_bias
+            )
             key, value = key_value[:, 0], key_value[:, 1]
         else:
             query, key, value = self._project_query_key_value(inputs)
@@ -117,13 +239,13 @@ class WhisperAttention(keras.layers.Layer):
     def compute_key_value(self, encoder_sequence):
         """Cross-attention keys and values, (batch, 2, heads, length, head_dim)."""
         encoder_sequence = ops.cast(encoder_sequence, self.compute_dtype)
-        projected = ops.matmul(encoder_sequence, self.key_value_kernel)
+        projected = ops.matmul(encoder_sequence, self._kernel_in_compute_dtype("key_value_kernel"))
         key, value = ops.split(projected, 2, axis=-1)
         value = value + self.value_bias
         return ops.stack([self._split_heads(key), self._split_heads(value)], axis=1)
 
     def _project_query_key_value(self, inputs):
-        projected = ops.matmul(inputs, self.query_kernel)
+        projected = ops.matmul(inputs, self._kernel_in_compute_dtype("query_kernel"))
         query, key, value = ops.split(projected, 3, axis=-1)
         query = query + self.query_bias
         value = value + self.value_bias
@@ -155,7 +277,8 @@ class WhisperAttention(keras.layers.Layer):
         context = ops.reshape(
             ops.transpose(context, (0, 2, 1, 3)), (batch, length, self.hidden_dim)
         )
-        return ops.matmul(context, self.output_kernel) + self.output_bias
+        output_kernel = self._kernel_in_compute_dtype("output_kernel")
+        return ops.matmul(context, output_kernel) + self.output_bias
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -167,6 +290,9 @@ class WhisperAttention(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "cross_attention": self.cross_attention,
                 "dropout": self.dropout,
+                "lora_rank": self.lora_rank,
+                "lora_alpha": self.lora_alpha,
+                "lora_projections": self.lora_projections,
             }
         )
         return config

@@ -8,6 +8,10 @@ kernel is `[query | key | value]`). Saving splits, loading joins; every
 format's importer hands its weights over as keras_hub datasets and
 `assign_keras_hub_arrays` checks and assigns them.
 
+Layers with LoRA enabled save their kernels with the adapters merged in
+(float32), so the datasets are a plain keras_hub model's; loading assigns
+the kernels themselves.
+
 Example:
 
 ```python
@@ -33,8 +37,6 @@ from whisper.convert.keras_hub_layout import keras_hub_layout
 from whisper.preset_io import PresetError
 from whisper.preset_io import refuse_unsafe_files
 
-FUSED_SELF_ATTENTION = ("query", "key", "value")
-FUSED_CROSS_KEY_VALUE = ("key", "value")
 # Weights are numbers: float, signed or unsigned integer datasets.
 NUMERIC_KINDS = "fiu"
 # HDF5's built-in filters (deflate, shuffle, fletcher32, szip, nbit,
@@ -44,14 +46,19 @@ BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
 
 
 class VariableMap:
-    """One of our variables and the keras_hub datasets (`specs`) it is made of."""
+    """One of our variables and the keras_hub datasets (`specs`) it is made of.
 
-    def __init__(self, variable, num_parts):
+    `read` gives the value to save: the variable's, or a kernel's with its
+    LoRA adapters merged.
+    """
+
+    def __init__(self, variable, num_parts, read):
         self.variable = variable
         self.specs = [None] * num_parts
+        self.read = read
 
     def split(self):
-        value = np.asarray(self.variable.numpy(), dtype="float32")
+        value = np.asarray(self.read(), dtype="float32")
         parts = np.split(value, len(self.specs), axis=-1)
         return [part.reshape(spec.shape) for part, spec in zip(parts, self.specs)]
 
@@ -66,39 +73,63 @@ def variable_maps(backbone):
     """Every variable of `backbone`, with the keras_hub datasets it joins."""
     maps = {}
     for spec in keras_hub_layout(backbone.get_config()):
-        variable, part, num_parts = _variable_part(backbone, spec)
-        variable_map = maps.setdefault(id(variable), VariableMap(variable, num_parts))
+        variable, part, num_parts, read = _variable_part(backbone, spec)
+        variable_map = maps.setdefault(id(variable), VariableMap(variable, num_parts, read))
         variable_map.specs[part] = spec
     return list(maps.values())
 
 
 def _variable_part(backbone, spec):
-    """(variable, part, parts): `spec` is part `part` of `parts` of the variable."""
+    """(variable, part, parts, read): `spec` is part `part` of `parts` of the
+    variable, whose saved value `read` gives."""
     stack = backbone.encoder if spec.stack == "encoder" else backbone.decoder
     owner = stack if spec.layer is None else stack.transformer_layers[spec.layer]
     layer = getattr(owner, spec.block)
     if spec.block == "token_embedding":
-        return layer.embeddings, 0, 1
+        return _whole(layer.embeddings)
     if spec.param == "table":
-        return layer, 0, 1  # The position tables are variables of the stack.
+        return _whole(layer)  # The position tables are variables of the stack.
     if spec.projection is not None:
         return _attention_part(layer, spec)
-    return getattr(layer, spec.param), 0, 1
+    if spec.param == "kernel" and getattr(layer, "lora_enabled", False):
+        return _dense_kernel_with_lora(layer)
+    return _whole(getattr(layer, spec.param))
+
+
+def _whole(variable):
+    return variable, 0, 1, variable.numpy
+
+
+def _dense_kernel_with_lora(dense):
+    """A LoRA-enabled Dense's own kernel, saved merged in float32.
+
+    Keras's `dense.kernel` merges in the compute dtype, which would round a
+    mixed-precision run's export to (b)float16.
+    """
+    (kernel,) = [weight for weight in dense.weights if weight.name == "kernel"]
+    scale = dense.lora_alpha / dense.lora_rank
+
+    def read():
+        delta = np.asarray(dense.lora_kernel_a.numpy()) @ np.asarray(dense.lora_kernel_b.numpy())
+        return np.asarray(kernel.numpy(), "float32") + scale * delta
+
+    return kernel, 0, 1, read
 
 
 def _attention_part(attention, spec):
     projection = spec.projection
     if spec.param == "bias":
-        return getattr(attention, f"{projection}_bias"), 0, 1
-    if projection == "output":
-        return attention.output_kernel, 0, 1
-    if not attention.cross_attention:
-        fused = FUSED_SELF_ATTENTION
-        return attention.query_kernel, fused.index(projection), len(fused)
-    if projection == "query":
-        return attention.query_kernel, 0, 1
-    fused = FUSED_CROSS_KEY_VALUE
-    return attention.key_value_kernel, fused.index(projection), len(fused)
+        return _whole(getattr(attention, f"{projection}_bias"))
+    # The kernel holding the projection, and the projections it fuses.
+    ((name, fused),) = [
+        (name, fused) for name, fused in attention.kernel_projections.items() if projection in fused
+    ]
+    variable = getattr(attention, name)
+
+    def read():
+        return np.asarray(attention.merged_kernel(name).numpy(), "float32")
+
+    return variable, fused.index(projection), len(fused), read
 
 
 def keras_hub_arrays(backbone):
