@@ -359,8 +359,8 @@ def measure_stages(source, tokenizer, converter, settings):
     repeats = math.ceil(settings["batches"] * settings["batch_size"] / clips)
     examples = clips * repeats
     costs = {"records": stage_costs(records.take(examples), examples, passes)}
-    examples = list(source.examples())
-    costs["tokenize"] = tokenize_cost(examples * repeats, text_filter, passes)
+    speech_examples = list(source.examples())
+    costs["tokenize"] = tokenize_cost(speech_examples * repeats, text_filter, passes)
     stage_input = records.take(clips)
     for name, stage in (
         ("decode", lambda inputs: parallel_map(inputs, read)),

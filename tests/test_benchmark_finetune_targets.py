@@ -24,11 +24,11 @@ def test_fine_tuning_with_timestamps_and_prompts_keeps_both_working(tmp_path):
         "benchmarks.finetune_targets",
         README_ARGUMENTS,
         *("--variants", "targets", "--recordings", "3", "--held-out-recordings", "1"),
-        *("--clips-per-recording", "3", "--steps", "12", "--batch-size", "6"),
+        *("--clips-per-recording", "3", "--steps", "20", "--batch-size", "8"),
         output=output,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert completed.stdout.startswith("Fine-tuning targets, tiny.en, 12 steps")
+    assert completed.stdout.startswith("Fine-tuning targets, tiny.en, 20 steps")
     document = json.loads(output.read_text())
     assert document["command"].startswith("python -m benchmarks.finetune_targets")
     models = document["results"]["models"]
