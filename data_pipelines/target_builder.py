@@ -100,10 +100,6 @@ class TargetBuilder:
         tokenizer.decoder_prompt_ids(language=language, task=task)
         self._prompt_errors = {}
 
-    @property
-    def prompts_previous_text(self):
-        return self.previous_text_probability > 0
-
     def target(self, example, position=0):
         """The example's `TrainingTarget`.
 
