@@ -109,7 +109,7 @@ class TargetBuilder:
         """
         language = language_code(example.language) if example.language else self.language
         self._check_language(language)
-        timed_draw, prompt_draw = np.random.default_rng([self.seed, max(position, 0)]).random(2)
+        timed_draw, prompt_draw = self._draws(position)
         if self.timestamps and example.segments and timed_draw >= self.without_timestamps_share:
             ids = self.tokenizer.timestamped_target_ids(example.segments, language, self.task)
         else:
@@ -121,6 +121,12 @@ class TargetBuilder:
             return TrainingTarget(ids)
         prompt = self._previous_text_prompt(example.previous_text, len(ids))
         return TrainingTarget(prompt + ids, loss_start=len(prompt))
+
+    def _draws(self, position):
+        """Two uniform draws for this position; none needed for plain targets."""
+        if not (self.timestamps or self.previous_text_probability > 0):
+            return 1.0, 1.0
+        return np.random.default_rng([self.seed, max(position, 0)]).random(2)
 
     def _previous_text_prompt(self, previous_text, target_length):
         # Decoder positions are the ids less one: <|startofprev|> and at
