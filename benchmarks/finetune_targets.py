@@ -126,13 +126,12 @@ def held_out_scores(settings):
     from data_pipelines.manifest_source import ManifestSource
     from train.evaluate import error_rates
     from train.evaluate import text_normalizer
-    from train.model import resolve_offline_name
     from whisper.audio_io import load_audio
     from whisper.long_form_transcriber import LongFormTranscriber
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
     model = WhisperAudioToText.from_preset(
-        resolve_offline_name(settings["model"]),
+        settings["model"],
         audio_converter={"pad_to_max_audio_length": True},
     )
     # One greedy pass each, no fallback, the decoder's own times.

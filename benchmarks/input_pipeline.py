@@ -192,11 +192,10 @@ def measure_pipeline(settings):
 
     import_tensorflow_quietly()
     from data_pipelines.manifest_source import ManifestSource
-    from train.choices import OFFLINE_TINY_EN
-    from train.model import load_tokenizer
     from whisper import WhisperAudioConverter
+    from whisper import WhisperTokenizer
 
-    tokenizer = load_tokenizer(OFFLINE_TINY_EN)
+    tokenizer = WhisperTokenizer.from_preset("tiny_en")
     converter = WhisperAudioConverter()
     source = ManifestSource(settings["manifest"])
     full = {

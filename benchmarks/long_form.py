@@ -90,7 +90,6 @@ def prepare_inputs(args, recording, directory):
     model = WhisperAudioToText.from_preset(model_dir)
     model.save_to_transformers(transformers_dir)
     return {
-        "suppressed_ids": [int(i) for i in model.suppressed_token_ids(timestamps=True)],
         "model_dir": model_dir,
         "transformers_dir": transformers_dir,
         "waveform_path": waveform_path,
@@ -198,10 +197,6 @@ def measure_transformers_pipeline(settings):
         batch_size=BATCH_SIZE,
         device="cpu",
     )
-    # Our export suppresses the timestamp tokens (for decoding without
-    # them); timestamps need them back, and OpenAI's 1 s first-timestamp bound.
-    recognizer.model.generation_config.suppress_tokens = settings["suppressed_ids"]
-    recognizer.model.generation_config.max_initial_timestamp_index = 50
     waveform = np.load(settings["waveform_path"])
 
     def run():

@@ -28,12 +28,11 @@ def main():
     from data_pipelines.record_log import RecordLog
     from data_pipelines.stream_position import StreamState
     from data_pipelines.synthetic_source import SyntheticSpeechSource
-    from train.choices import OFFLINE_TINY_EN
-    from train.model import load_tokenizer
     from whisper import WhisperAudioConverter
+    from whisper import WhisperTokenizer
 
     source = SyntheticSpeechSource(split="train", num_train=1024, num_eval=32, seed=0)
-    tokenizer = load_tokenizer(OFFLINE_TINY_EN)
+    tokenizer = WhisperTokenizer.from_preset("tiny_en")
     converter = WhisperAudioConverter(pad_to_max_audio_length=False)
 
     def pipeline(stream_state=None):

@@ -189,12 +189,11 @@ def held_out_wer(settings):
     from data_pipelines.pipeline import build_eval_examples
     from data_pipelines.source_factory import build_source
     from train.evaluate import evaluate
-    from train.model import resolve_offline_name
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
     data = OmegaConf.load(CONFIGS / "data" / "synthetic.yaml")
     trainer = OmegaConf.load(CONFIGS / "trainer" / "default.yaml")
-    model = WhisperAudioToText.from_preset(resolve_offline_name(settings["model"]))
+    model = WhisperAudioToText.from_preset(settings["model"])
     examples = build_eval_examples(
         build_source(data.source, **data.eval),
         _converter(),

@@ -113,9 +113,11 @@ class ManifestError(ValueError):
         reason: for a bad row, one of `ROW_SKIP_REASONS`, e.g.
             `"missing_text"`.
         detail: what is wrong, with the column but not the file and line.
+        argument: for the whole file, the `ManifestSource` argument that
+            would fix it (e.g. `"audio_column"`), or None.
     """
 
-    def __init__(self, path, message, line=None, column=None, reason=None):
+    def __init__(self, path, message, line=None, column=None, reason=None, argument=None):
         where = f"Manifest '{path}'" + (f", line {line}" if line else "")
         self.detail = (f"column '{column}': " if column else "") + message.rstrip(".")
         super().__init__(f"{where}, {self.detail}." if column else f"{where}: {self.detail}.")
@@ -123,6 +125,7 @@ class ManifestError(ValueError):
         self.line = line
         self.column = column
         self.reason = reason
+        self.argument = argument
 
 
 class ManifestSource(SpeechSource):
@@ -165,6 +168,8 @@ class ManifestSource(SpeechSource):
         recording_column="recording",
     ):
         self.path = os.path.abspath(os.fspath(path))
+        if os.path.isdir(self.path):
+            raise IsADirectoryError(f"Manifest '{self.path}' is a directory, not a manifest file.")
         if not os.path.isfile(self.path):
             raise FileNotFoundError(f"Manifest '{self.path}' does not exist.")
         self.format = _manifest_format(self.path, format)
@@ -207,7 +212,7 @@ class ManifestSource(SpeechSource):
                 f"audio column '{self.audio_column}', text column "
                 f"'{self.text_column}'.",
             )
-        if self.skipped_rows:
+        if self.skipped_rows.total:
             logger.warning(
                 "Manifest '%s': skipped %d malformed rows (%s); %d usable.",
                 self.path,
@@ -402,8 +407,9 @@ class ManifestSource(SpeechSource):
         raise ManifestError(
             self.path,
             f"no audio column: it has none of {_quoted(DEFAULT_AUDIO_COLUMNS)} "
-            f"(its columns: {_quoted(columns) or 'none'}). Name the column of "
-            f"audio paths with `audio_column`.",
+            f"(its columns: {_quoted(columns) or 'none'}); name the column of "
+            f"audio paths with audio_column.",
+            argument="audio_column",
         )
 
     def _first_row_keys(self):
@@ -430,8 +436,9 @@ class ManifestSource(SpeechSource):
                 raise ManifestError(
                     self.path,
                     f"the header has no column '{column}' (its columns: "
-                    f"{_quoted(header) or 'none'}). Set `{argument}` to one of them.",
+                    f"{_quoted(header) or 'none'}); set {argument} to one of them.",
                     line=1,
+                    argument=argument,
                 )
 
 
@@ -442,12 +449,15 @@ def _manifest_format(path, format):
             raise ManifestError(
                 path,
                 f"unknown manifest extension '{extension}'; allowed: "
-                f"{_quoted(MANIFEST_FORMATS)}, or pass `format`.",
+                f"{_quoted(MANIFEST_FORMATS)}, or pass format.",
+                argument="format",
             )
         return MANIFEST_FORMATS[extension]
     allowed = sorted(set(MANIFEST_FORMATS.values()))
     if format not in allowed:
-        raise ManifestError(path, f"unknown format {format!r}; allowed: {_quoted(allowed)}.")
+        raise ManifestError(
+            path, f"unknown format {format!r}; allowed: {_quoted(allowed)}.", argument="format"
+        )
     return format
 
 

@@ -41,11 +41,13 @@ Stages, in order:
 6. Prefetch.
 
 Skipped examples (see `example_filter.SKIP_REASONS`) are counted in a
-`SkipCounter`, each time a pass skips them. So are the rows a source dropped
-while reading its index (a manifest's malformed rows, see
-`manifest_source.ROW_SKIP_REASONS`), which the source keeps in a
-`SkipCounter` of its own, `skipped_rows`: the pipeline of shard 0 adds them
-once, as they belong to no shard and no pass. Before returning, each
+`SkipCounter`, each time a pass skips them; given a `RecordLog`, a skip is
+noted there instead and counted by the `StreamPosition` that consumes the
+batches past it, so that what tf.data skipped while reading ahead does not
+count. The rows a source dropped while reading its index (a manifest's
+malformed rows, see `manifest_source.ROW_SKIP_REASONS`), which the source
+keeps in a `SkipCounter` of its own, `skipped_rows`, are counted too: the
+pipeline of shard 0 adds them once, as they belong to no shard and no pass. Before returning, each
 builder reads its shard up to the first usable example and raises
 `NoUsableExamplesError` if there is none, so that an unusable source fails
 at once, naming the reasons, instead of a repeating pipeline spinning
@@ -106,6 +108,7 @@ from data_pipelines.featurizer import ENCODER_AUDIO
 from data_pipelines.featurizer import ENCODER_FEATURES
 from data_pipelines.featurizer import Featurizer
 from data_pipelines.featurizer import check_audio_converter
+from data_pipelines.record_log import skip
 from data_pipelines.shard_records import RECORD_SIGNATURE
 from data_pipelines.shard_records import ShardRecords
 from data_pipelines.skip_counter import SkipCounter
@@ -221,14 +224,15 @@ def build_dataset(
         shuffle_buffer: int. Records in the shuffle buffer; a record holds a
             path, encoded bytes or, for in-memory sources, the audio itself.
         repeat: bool. Repeats the source forever; defaults to `training`.
-        skip_counter: a `SkipCounter` recording skipped examples and, from
-            shard 0, the source's skipped rows; the trainer logs its
-            `summary()`. A new one is used if `None`.
+        skip_counter: a `SkipCounter` recording skipped examples (without a
+            `record_log`) and, from shard 0, the source's skipped rows; the
+            trainer logs its `summary()`. A new one is used if `None`.
         record_log: a `RecordLog`, or None. Given one, batches are
             `(x, y, positions)`: `positions` (batch,) int64 holds each
             row's record position, whose example id the log keeps, so that
             a trainer can name a batch's examples and follow the stream's
-            `StreamState` (see `data_pipelines.stream_position`).
+            `StreamState` and its skipped examples (see
+            `data_pipelines.stream_position`).
         stream_state: a `StreamState` to resume from: the batches continue
             exactly where the batches it describes left off, without
             decoding the audio before it (training only).
@@ -483,7 +487,7 @@ def _decode(record, example_filter, skip_counter, record_log):
                 example_id, audio, int(sampling_rate), os.fsdecode(path), audio_bytes
             )
         except SkippedExample as skipped:
-            _skip(skip_counter, record_log, skipped.reason, example_id, skipped.detail, position)
+            skip(skip_counter, record_log, position, skipped.reason, example_id, skipped.detail)
             return np.zeros((0,), np.float32), False
         return waveform, True
 
@@ -521,7 +525,7 @@ def _finite_or_counted(example, skip_counter, record_log):
         for example_id, position in zip(example_ids, positions):
             example_id = example_id.decode("utf-8")
             detail = NON_FINITE_FEATURES_DETAIL
-            _skip(skip_counter, record_log, NON_FINITE_FEATURES, example_id, detail, position)
+            skip(skip_counter, record_log, position, NON_FINITE_FEATURES, example_id, detail)
         return False
 
     return tf.cond(
@@ -540,12 +544,6 @@ def _audio_key(example):
     """The key of the example's features, or of its waveform when the step
     computes them."""
     return ENCODER_FEATURES if ENCODER_FEATURES in example else ENCODER_AUDIO
-
-
-def _skip(skip_counter, record_log, reason, example_id, detail, position):
-    skip_counter.skip(reason, example_id, detail)
-    if record_log is not None:
-        record_log.drop(position)
 
 
 def _check_shard_has_usable_example(shard, featurize):

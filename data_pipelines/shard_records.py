@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines.example_filter import SkippedExample
+from data_pipelines.record_log import skip
 from whisper import audio_io
 
 # Fields of the records that flow from the Python generator into tf.data.
@@ -109,8 +110,9 @@ class ShardRecords:
 
         Every example of the (shuffled, repeated) stream has a position,
         its index in the stream; a record carries it. Examples with unusable
-        transcripts are counted in `skip_counter` and, like every record's
-        id, noted in `record_log` if given.
+        transcripts are reported as `record_log.skip` says: counted in
+        `skip_counter`, or noted in `record_log` if given, as every
+        record's id is.
 
         Args:
             skip_counter: a `SkipCounter`.
@@ -123,9 +125,14 @@ class ShardRecords:
             try:
                 record = self.record(example, position)
             except SkippedExample as skipped:
-                skip_counter.skip(skipped.reason, str(example.id), skipped.detail)
-                if record_log is not None:
-                    record_log.drop(position)
+                skip(
+                    skip_counter,
+                    record_log,
+                    position,
+                    skipped.reason,
+                    str(example.id),
+                    skipped.detail,
+                )
                 continue
             if record_log is not None:
                 record_log.add(position, record["id"])

@@ -103,7 +103,7 @@ class SkipCounter:
         """One line for a log: the total, then each reason with examples."""
         counts = self.counts()
         if not counts:
-            return "Skipped no examples."
+            return "No examples were skipped."
         parts = [
             f"{reason} {count} ({self._describe_examples(reason)})"
             for reason, count in counts.items()

@@ -12,7 +12,8 @@ so every batch is the one the uninterrupted run would have made.
 
 `StreamPosition` keeps the state on the host as batches are consumed,
 from each batch's record positions and the positions the pipeline dropped
-(see `RecordLog`). Batches are emitted when the record that completes them
+(see `RecordLog`), and counts those drops as skipped examples once they are
+consumed. Batches are emitted when the record that completes them
 arrives, in stream order, so a batch's highest position is the last record
 read when it was made; every earlier record is in a batch, dropped, or
 pending.
@@ -25,15 +26,19 @@ from data_pipelines.stream_position import StreamPosition
 
 log = RecordLog()
 stream = StreamPosition(log)
-log.drop(1)  # position 1 was unreadable
+log.drop(1, "unreadable", "clip-1")  # position 1 was unreadable
+log.drop(9, "unreadable", "clip-9")  # read ahead: in no batch consumed yet
 stream.consume([0, 3])  # a batch made of records 0 and 3
 stream.state()  # StreamState(batches=1, next_position=4, pending=(2,))
+stream.skipped.counts()  # {"unreadable": 1}
 ```
 """
 
 import dataclasses
 
 import numpy as np
+
+from data_pipelines.skip_counter import SkipCounter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +62,18 @@ class StreamState:
 
 
 class StreamPosition:
-    """Follows a pipeline's `StreamState` as its batches are consumed, in order."""
+    """Follows a pipeline's `StreamState` as its batches are consumed, in
+    order, and counts the skipped examples among the records consumed.
 
-    def __init__(self, record_log, state=StreamState()):
+    Args:
+        record_log: the pipeline's `RecordLog`.
+        state: the `StreamState` it starts from.
+        skipped: the `SkipCounter` to count in; a new one by default.
+    """
+
+    def __init__(self, record_log, state=StreamState(), skipped=None):
         self.record_log = record_log
+        self.skipped = SkipCounter() if skipped is None else skipped
         self.batches = state.batches
         self.next_position = state.next_position
         self.pending = set(state.pending)
@@ -76,7 +89,10 @@ class StreamPosition:
                 "batches must be consumed in the order the pipeline made them."
             )
         read = set(range(self.next_position, last + 1))
-        read -= self.record_log.take_dropped(through=last)
+        dropped = self.record_log.take_dropped(through=last)
+        for reason, example_id, detail in dropped.values():
+            self.skipped.skip(reason, example_id, detail)
+        read -= dropped.keys()
         self.pending = (self.pending | read) - positions
         self.next_position = last + 1
         self.batches += 1

@@ -6,8 +6,10 @@ each with its own free port. Every line they print appears here prefixed
 `[worker i]` and in `<run_dir>/logs/worker-i.log`. When one worker fails,
 the others get SIGTERM (training checkpoints and stops), then SIGKILL after
 `--grace-period` seconds, and the launcher exits with the failed worker's
-status, naming it. Ctrl-C or SIGTERM to the launcher stops the workers the
-same way. Running the same command with the same `--run-dir` resumes.
+status, naming it. SIGTERM or Ctrl-C to the launcher is passed on to the
+workers, which save a checkpoint at the same step and stop (143 or 130); a
+second Ctrl-C kills them at once. Running the same command with the same
+`--run-dir` resumes.
 A sweep (`key=a,b`) runs its points one after another, each in
 `<run_dir>/<index>`.
 """
@@ -119,11 +121,11 @@ class WorkerGroup:
                 self._start(rank)
             failed = self._wait_for_failure_or_end(stop)
             if failed is not None or stop.signal_number:
-                self._stop_all(grace_period)
+                self._stop_all(grace_period, stop)
         for printer in self._printers:
             printer.join()
         if stop.signal_number and failed is None:
-            print(f"Stopped every worker on signal {signal.Signals(stop.signal_number).name}.")
+            print(self._describe_stop(stop))
             return 128 + stop.signal_number
         if failed is not None:
             return self._report_failure(failed)
@@ -140,8 +142,8 @@ class WorkerGroup:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            # Own session: Ctrl-C reaches the launcher only, which stops the
-            # workers with SIGTERM so that they checkpoint.
+            # Own session: Ctrl-C reaches the launcher only, which passes it
+            # on (a second one kills them), so that no worker dies unsaved.
             start_new_session=True,
         )
         printer = threading.Thread(target=_copy_lines, args=(process.stdout, rank, log_path))
@@ -161,17 +163,36 @@ class WorkerGroup:
             time.sleep(POLL_SECONDS)
         return None
 
-    def _stop_all(self, grace_period):
+    def _stop_all(self, grace_period, stop):
+        """Passes the launcher's stop signal (SIGTERM after a worker failed)
+        to the running workers; kills those still running after
+        `grace_period`, or at a second Ctrl-C."""
+        signal_number = stop.signal_number or signal.SIGTERM
         running = [process for process in self.processes if process.poll() is None]
         for process in running:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signal_number)
         deadline = time.monotonic() + grace_period
+        while any(process.poll() is None for process in running):
+            if time.monotonic() > deadline or stop.interrupts > 1:
+                for process in running:
+                    if process.poll() is None:
+                        process.kill()
+                break
+            time.sleep(POLL_SECONDS)
         for process in running:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait()
+
+    def _describe_stop(self, stop):
+        name = signal.Signals(stop.signal_number).name
+        if stop.interrupts > 1:
+            return f"Stopped every worker at once on a second {name}: no new checkpoint."
+        saved = all(process.returncode == 128 + stop.signal_number for process in self.processes)
+        if saved:
+            return (
+                f"Stopped every worker on {name}: each saved a checkpoint. "
+                "The same command resumes."
+            )
+        return f"Stopped every worker on {name}."
 
     def _report_failure(self, rank):
         status = self.processes[rank].returncode
@@ -201,9 +222,11 @@ def _copy_lines(stream, rank, log_path):
 
 
 class _StopSignal:
-    """Catches SIGINT and SIGTERM to the launcher while workers run."""
+    """Catches SIGINT and SIGTERM to the launcher while workers run: the
+    first one's number, and how many SIGINTs came."""
 
     signal_number = 0
+    interrupts = 0
 
     def __enter__(self):
         self._previous = {
@@ -212,7 +235,8 @@ class _StopSignal:
         return self
 
     def _catch(self, number, frame):
-        self.signal_number = number
+        self.signal_number = self.signal_number or number
+        self.interrupts += number == signal.SIGINT
 
     def __exit__(self, *exc_info):
         for number, handler in self._previous.items():

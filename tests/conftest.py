@@ -247,3 +247,17 @@ def word_error_rate(references, hypotheses):
         [normalize_transcript(text) for text in references],
         [normalize_transcript(text) for text in hypotheses],
     )
+
+
+def repeated_phrases(reference, hypothesis, words=4):
+    """Phrases of `words` words the hypothesis holds more often than the reference."""
+    import collections
+
+    def counts(text):
+        tokens = normalize_transcript(text).split()
+        return collections.Counter(
+            tuple(tokens[i : i + words]) for i in range(len(tokens) - words + 1)
+        )
+
+    ours, truth = counts(hypothesis), counts(reference)
+    return [phrase for phrase, n in ours.items() if n > max(truth[phrase], 1)]

@@ -606,14 +606,18 @@ def test_a_pack_whose_features_overflow_is_dropped_and_its_members_counted(
 ):
     (huge,) = bad_examples["non_finite_features"]
     good = tone_examples([12.0, 12.0, 12.0, 12.0])
-    counter = SkipCounter()
+    log = RecordLog()
     dataset = packed_dataset(
-        [good[0], huge, good[1], good[2], good[3]], tokenizer, converter, skip_counter=counter
+        [good[0], huge, good[1], good[2], good[3]], tokenizer, converter, record_log=log
     )
     ((x, _, positions),) = batches(dataset)
     # 12 + 1 + 12 s, then 12 + 12 s.
     np.testing.assert_array_equal(positions, [[3, 4]])
     assert np.isfinite(x["encoder_features"]).all()
+    # Counted once the stream is consumed past them.
+    stream = StreamPosition(log)
+    stream.consume(positions)
+    counter = stream.skipped
     assert counter.counts() == {"non_finite_features": 3}
     assert {example_id for example_id, _ in counter.examples("non_finite_features")} == {
         "tone-0",
@@ -631,12 +635,39 @@ def test_stream_positions_of_packed_batches_skip_the_padding():
     log = RecordLog()
     for position in range(7):
         log.add(position, f"clip-{position}")
-    log.drop(5)
+    log.drop(5, "too_long", "clip-5", "31 s > 30 s")
     stream = StreamPosition(log)
     stream.consume(np.array([[0, 1, 2], [3, -1, -1]]))
+    assert stream.skipped.total == 0
     stream.consume(np.array([[4, -1], [6, -1]]))
     assert stream.state() == StreamState(batches=2, next_position=7, pending=())
     assert log.ids(np.array([[4, -1], [6, -1]])) == ["clip-4", "clip-6"]
+    assert stream.skipped.examples("too_long") == [("clip-5", "31 s > 30 s")]
+
+
+def test_only_skips_the_consumed_stream_passed_are_counted(tokenizer, clip_converter):
+    # 12 good clips and 4 too long ones, repeated: the pipeline reads ahead
+    # of the two batches consumed, and finds the bad ones again and again.
+    examples = tone_examples([1.0] * 12 + [31.0] * 4)
+    read_ahead, log = SkipCounter(), RecordLog()
+    dataset = build_dataset(
+        ListSource(examples),
+        tokenizer,
+        clip_converter,
+        batch_size=4,
+        training=True,
+        clip_length_windows=True,
+        skip_counter=read_ahead,
+        record_log=log,
+    )
+    stream = StreamPosition(log)
+    for _, _, positions in batches(dataset, 2):
+        stream.consume(positions)
+    state = stream.state()
+    # Every record up to the last consumed is in a batch, pending or skipped.
+    assert stream.skipped.total == state.next_position - 8 - len(state.pending)
+    assert stream.skipped.total <= 4
+    assert read_ahead.total == 0  # With a record log, nothing is counted ahead.
 
 
 # SpecAugment ---------------------------------------------------------------
@@ -778,4 +809,4 @@ def test_skip_counter_counts_from_many_threads():
     assert counter.summary().startswith(
         "Skipped 4000 examples: too_long 2000 (clip-0: 31 s > 30 s; clip-1: "
     )
-    assert SkipCounter().summary() == "Skipped no examples."
+    assert SkipCounter().summary() == "No examples were skipped."

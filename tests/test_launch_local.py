@@ -8,6 +8,7 @@ coordination heartbeats end the survivor within a measured time).
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,16 +26,24 @@ from launch.local import free_ports
 from train.worker_loss import WORKER_LOST_STATUS
 
 
-def first_checkpoint(run_dir, process, timeout=600):
+def first_checkpoint(run_dir, process, after_step=0, timeout=600):
+    """Waits for a checkpoint of a step past `after_step`; returns its step."""
     deadline = time.monotonic() + timeout
-    while not glob.glob(f"{run_dir}/checkpoints/step-*"):
-        assert process.poll() is None, "the job ended before its first checkpoint"
+    while True:
+        steps = [
+            int(path.rpartition("-")[2]) for path in glob.glob(f"{run_dir}/checkpoints/step-*")
+        ]
+        if max(steps, default=0) > after_step:
+            return max(steps)
+        assert process.poll() is None, "the job ended before the checkpoint"
         assert time.monotonic() < deadline, "no checkpoint in time"
         time.sleep(0.5)
 
 
 @pytest.mark.slow
-def test_a_killed_worker_stops_the_job_naming_it_and_the_same_command_resumes_to_the_end(tmp_path):
+def test_a_killed_worker_stops_the_job_naming_it_ctrl_c_saves_and_the_same_command_resumes(
+    tmp_path,
+):
     run_dir = tmp_path / "run"
     arguments = (
         "local", "--num-workers", "2", "--grace-period", "120", "--run-dir", str(run_dir), "--",
@@ -42,7 +51,7 @@ def test_a_killed_worker_stops_the_job_naming_it_and_the_same_command_resumes_to
     )  # fmt: skip
     with open(tmp_path / "first.log", "w") as log:
         launcher = start_launch(*arguments, stdout=log)
-        first_checkpoint(run_dir, launcher)
+        killed_after_step = first_checkpoint(run_dir, launcher)
         killed_at = time.monotonic()
         os.kill(worker_pids(launcher.pid)[1], signal.SIGKILL)
         status = launcher.wait(timeout=300)
@@ -57,9 +66,26 @@ def test_a_killed_worker_stops_the_job_naming_it_and_the_same_command_resumes_to
     print(f"the job stopped {stopped_after:.1f} s after worker 1 was killed")
     assert stopped_after < 120
 
-    # The same command: both workers resume, train to the end and export.
+    # The same command, then Ctrl-C once a step is done: the launcher passes
+    # it on, every worker saves a checkpoint at the same step and stops.
+    with open(tmp_path / "second.log", "w") as log:
+        launcher = start_launch(*arguments, stdout=log)
+        first_checkpoint(run_dir, launcher, after_step=killed_after_step)
+        launcher.send_signal(signal.SIGINT)
+        status = launcher.wait(timeout=300)
+    output = (tmp_path / "second.log").read_text()
+    assert status == 130, output[-3000:]
+    stops = re.findall(r"\[worker (\d)\] Stopped by Ctrl-C \(SIGINT\) after step (\d+)", output)
+    assert sorted(rank for rank, _ in stops) == ["0", "1"] and stops[0][1] == stops[1][1], stops
+    assert (run_dir / "checkpoints" / f"step-{int(stops[0][1]):09d}").is_dir()
+    assert "Stopped every worker on SIGINT: each saved a checkpoint." in output
+    assert "Traceback" not in output
+
+    # The same command: both workers resume, train to the end and export,
+    # and leave together (no heartbeat error from the coordination service).
     resumed = run_launch(*arguments)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    assert not re.search(r"\] E\d{4} |crashed", resumed.stdout + resumed.stderr)
     assert "[worker 0] Resumed from" in resumed.stdout
     assert "[worker 0] Held-out WER" in resumed.stdout
     assert "[worker 1] launch.worker: rank 1 of 2 (local)" in resumed.stdout

@@ -1,5 +1,6 @@
-"""Preemption: SIGTERM saves and exits 143 (not finished); SIGKILL at any moment, then the same
-command, resumes; an interrupted run ends with the uninterrupted run's weights.
+"""Preemption: SIGTERM saves and exits 143 (not finished), Ctrl-C saves and exits 130 (a second
+Ctrl-C stops at once); SIGKILL at any moment, then the same command, resumes; an interrupted run
+ends with the uninterrupted run's weights.
 
 Every run is the real `python -m train` process.
 """
@@ -18,6 +19,7 @@ from train_cli import ROOT
 from train_cli import train_command
 from train_cli import train_environment
 
+from train.preemption import INTERRUPTED_STATUS
 from train.preemption import STOPPED_STATUS
 
 # Dropout and SpecAugment on, so that their random state must resume too; a
@@ -88,6 +90,17 @@ def test_sigterm_then_kills_at_random_moments_end_with_the_uninterrupted_weights
     assert (interrupted / "checkpoints" / f"step-{stopped:09d}").is_dir()
     assert not (interrupted / "preset").exists()
 
+    # Ctrl-C (SIGINT) after the resumed run's next step: the same, with 130,
+    # and no traceback.
+    run = TrainProcess(*EXACT_RUN, "trainer.checkpoint_every_steps=1000", f"run_dir={interrupted}")
+    run.wait_for_step(stopped + 1)
+    run.process.send_signal(signal.SIGINT)
+    status, output = run.finish()
+    assert status == INTERRUPTED_STATUS == 130, output[-3000:]
+    stopped = int(re.search(r"Stopped by Ctrl-C \(SIGINT\) after step (\d+)", output).group(1))
+    assert (interrupted / "checkpoints" / f"step-{stopped:09d}").is_dir()
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+
     # Then SIGKILL some time after a random later step: inside a step, an
     # evaluation or a checkpoint write.
     randomness = random.Random(8)
@@ -121,3 +134,41 @@ def read_weights(path):
             )
         )
     return weights
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path):
+    # Steps of a few seconds (no XLA, a model of 30 s windows): the second
+    # Ctrl-C must not wait for the step in progress.
+    run = TrainProcess(
+        "debug=fast",
+        "trainer.steps=50",
+        "trainer.checkpoint_every_steps=1000",
+        "data.clip_length_windows=false",
+        f"run_dir={tmp_path}",
+    )
+    run.wait_for_step(1)
+    run.process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    run.process.send_signal(signal.SIGINT)
+    interrupted_at = time.monotonic()
+    status, output = run.finish(timeout=60)
+    assert time.monotonic() - interrupted_at < 5, output[-3000:]
+    assert status == INTERRUPTED_STATUS, output[-3000:]
+    assert "Second Ctrl-C: stopped at once, without a checkpoint." in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_training_starts_ends_in_one_line(tmp_path):
+    run = TrainProcess("debug=fast", f"run_dir={tmp_path}")
+    deadline = time.monotonic() + 120
+    while not any("Run directory:" in line for line in list(run.lines)):
+        assert run.process.poll() is None and time.monotonic() < deadline, run.lines[-20:]
+        time.sleep(0.05)
+    run.process.send_signal(signal.SIGINT)
+    status, output = run.finish(timeout=120)
+    assert status == INTERRUPTED_STATUS, output[-3000:]
+    assert "Stopped by Ctrl-C (SIGINT) before step 1: nothing new to save." in output
+    assert "Traceback" not in output

@@ -182,6 +182,7 @@ def test_readme_commands_are_the_ones_tested():
 README_COMMANDS = {
     "python -m train experiment=finetune_tiny_en",
     "python -m train +preset=whisper_base_en strategy=mirrored trainer.steps=5000",
+    "python -m train +preset=whisper_base_en model.load_weights=false debug=fast",
     "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl",
     "python -m train -m optimizer.learning_rate=1e-4,3e-4",
     "python -m train run_dir=outputs/train/2026-11-25_12-00-00",
@@ -197,6 +198,26 @@ README_COMMANDS = {
     "hydra.launcher.timeout_min=240 hydra.sweep.dir=/shared/sweeps/lr "
     "optimizer.learning_rate=1e-4,3e-4",
 }
+
+
+@pytest.mark.slow
+def test_a_presets_architecture_trains_offline_in_a_debug_run_that_learns_at_once(tmp_path):
+    # The README's command, offline: English-only presets share the
+    # installed tokenizer. debug=fast logs to the console alone, and its
+    # first update has a learning rate.
+    completed = run_train(
+        "+preset=whisper_base_en",
+        "model.load_weights=false",
+        "debug=fast",
+        f"run_dir={tmp_path}/run",
+        f"hydra.run.dir={tmp_path}/hydra",
+    )
+    assert_trained(completed, tmp_path / "run")
+    assert "Whisper: 72,593,408 parameters, 6 encoder layers" in completed.stdout
+    assert not (tmp_path / "run" / "wandb").exists()
+    assert not (tmp_path / "run" / "tensorboard").exists()
+    first_rate = re.search(r"^step 1/4 .*\| learning_rate (\S+) \|", completed.stdout, re.M)
+    assert float(first_rate.group(1)) > 0, completed.stdout[-3000:]
 
 
 def test_the_readme_preset_command_offline_says_what_to_pass(tmp_path):

@@ -15,9 +15,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from train.__main__ import run
+from train.data import build_sources
 from train.validation import validate
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
+from whisper import preset_handles
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,8 +31,10 @@ def compose_config(*overrides):
 
 @pytest.mark.parametrize("preset", sorted(WhisperBackbone.presets))
 def test_every_builtin_preset_composes(preset, monkeypatch):
-    # Validation downloads nothing; online, a built-in preset is allowed.
+    # Validation downloads nothing; online (its hub reachable), a built-in
+    # preset is allowed.
     monkeypatch.delenv("WHISPER_KERAS_OFFLINE")
+    monkeypatch.setattr(preset_handles, "_reachable", lambda endpoint: True)
     cfg = compose_config(f"+preset={preset}")
     validate(cfg)
     assert cfg.model.preset == preset and cfg.model.load_weights is True
@@ -137,3 +141,22 @@ def test_a_preset_without_weights_builds_its_architecture_offline():
     )
     assert model.audio_converter.pad_to_max_audio_length is False
     assert model.tokenizer.eos_token_id == 50256
+
+
+def test_manifest_columns_are_config_keys_and_a_wrong_one_names_its_key(tmp_path):
+    manifest = tmp_path / "clips.jsonl"
+    manifest.write_text(json.dumps({"wav": "a.flac", "words": "hello"}) + "\n")
+    paths = [f"data.train.path={manifest}", f"data.eval.path={manifest}"]
+    columns = ["data.train.audio_column=wav", "data.eval.audio_column=wav"]
+    texts = ["data.train.text_column=words", "data.eval.text_column=words"]
+    cfg = compose_config("data=manifest", *paths, *columns, *texts)
+    validate(cfg)
+    sources = build_sources(cfg.data)
+    assert [example.text for example in sources.train.examples()] == ["hello"]
+
+    cfg = compose_config("data=manifest", *paths, *texts)
+    with pytest.raises(ValueError) as error:
+        build_sources(cfg.data)
+    message = str(error.value)
+    assert message.startswith("Config key data.train.audio_column: Manifest ")
+    assert "none of 'audio', 'path', 'audio_filepath' (its columns: 'wav', 'words')" in message

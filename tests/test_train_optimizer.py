@@ -30,8 +30,8 @@ def schedule_of(kind):
 def test_schedule_warms_up_peaks_and_decays_to_the_floor(kind):
     schedule = schedule_of(kind)
     expected = {
-        0: 0.0,  # warmup starts from zero
-        5: PEAK / 2,
+        0: PEAK / 11,  # the first update learns: (0 + 1) / (10 + 1) of the peak
+        5: PEAK * 6 / 11,
         10: PEAK,  # the peak, at the end of warmup
         60: (PEAK + FLOOR) / 2,  # halfway through the decay, either shape
         110: FLOOR,  # the floor at total_steps ...

@@ -149,16 +149,39 @@ def test_unreadable_files_are_named_on_stderr_and_the_others_transcribed(
 ):
     garbage = tmp_path / "garbage.wav"
     garbage.write_bytes(b"not audio at all" * 32)
-    missing = tmp_path / "missing.flac"
     first, last = write_speech("first.wav", 1), write_speech("last.wav", 1)
 
-    code, out, err = run(capsys, preset_dir, first, garbage, missing, last, "--no-jit")
+    code, out, err = run(capsys, preset_dir, first, garbage, last, "--no-jit")
 
     assert code == 1
     assert [line.split("\t")[0] for line in out.splitlines()] == [first, last]
-    garbage_error, missing_error = err.strip().splitlines()[-2:]
+    garbage_error = err.strip().splitlines()[-1]
     assert str(garbage) in garbage_error and "libsndfile" in garbage_error
-    assert str(missing) in missing_error and "no such file" in missing_error
+
+
+def test_missing_inputs_are_refused_before_the_model_loads(write_speech, tmp_path):
+    # In a process where importing TensorFlow fails: the inputs are checked
+    # before anything is loaded, and each missing one is named.
+    blocker = tmp_path / "blocker" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("TensorFlow was imported")\n')
+    missing, folder = tmp_path / "missing.flac", tmp_path / "folder.wav"
+    folder.mkdir()
+    present = write_speech("present.wav", 1)
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "whisper.transcribe", "tiny_en", present, missing, folder],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(blocker.parent)},
+    )
+
+    assert completed.returncode == 1 and completed.stdout == "", completed.stderr
+    assert completed.stderr.splitlines() == [
+        f"error: Cannot load audio '{missing}': no such file.",
+        f"error: Cannot load audio '{folder}': it is a directory.",
+    ]
 
 
 def test_a_model_that_cannot_be_loaded_exits_2(tmp_path, write_speech, capsys):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from whisper import preset_handles
 from whisper import preset_io
 from whisper import special_tokens
 from whisper.convert import transformers_format
@@ -296,28 +297,37 @@ def test_exported_checkpoint_gives_our_logits_and_tokens_in_transformers(
     assert max_difference(model(inputs), expected) < TOLERANCE
 
     # transformers' generate builds its prompt and its token suppression from
-    # generation_config.json: it must start from our prompt and decode our tokens.
-    features = inputs["encoder_features"]
+    # generation_config.json: it must start from our prompt and suppress what
+    # we suppress when decoding with timestamps (timestamps stay allowed, so
+    # that `return_timestamps=True` works, as in OpenAI's hub checkpoints).
+    features = torch.from_numpy(inputs["encoder_features"].transpose(0, 2, 1))
     prompt = model.decoder_prompt_ids()
-    with torch.no_grad():
-        generated = reference.generate(
-            torch.from_numpy(features.transpose(0, 2, 1)),
-            max_new_tokens=8,
-            return_dict_in_generate=True,
-            output_scores=True,
-        )
-    sequences = generated.sequences.numpy()
-    ours = model.generate_token_ids(features, max_length=len(prompt) + 8, jit_compile=False)
-    np.testing.assert_array_equal(ours[:, : sequences.shape[1]], sequences)
 
-    first_scores = generated.scores[0].numpy()
-    suppressed = set(model.suppressed_token_ids()) | set(model.begin_suppressed_token_ids())
+    def generate():
+        with torch.no_grad():
+            return reference.generate(
+                features, max_new_tokens=8, return_dict_in_generate=True, output_scores=True
+            )
+
+    first_scores = generate().scores[0].numpy()
+    suppressed = set(model.suppressed_token_ids(timestamps=True))
+    suppressed |= set(model.begin_suppressed_token_ids())
     assert set(np.flatnonzero(np.isinf(first_scores[0]))) == suppressed
+    # Decoding text alone, we also keep timestamps out (a random model would
+    # write them): with that suppression, transformers decodes our tokens.
+    reference.generation_config.suppress_tokens = model.suppressed_token_ids()
+    generated = generate()
+    sequences = generated.sequences.numpy()
+    ours = model.generate_token_ids(
+        inputs["encoder_features"], max_length=len(prompt) + 8, jit_compile=False
+    )
+    np.testing.assert_array_equal(ours[:, : sequences.shape[1]], sequences)
+    first_scores = generated.scores[0].numpy()
     prompt_ids = np.tile(np.asarray(prompt, "int32"), (2, 1))
     first_logits = np.asarray(
         model(
             {
-                "encoder_features": features,
+                "encoder_features": inputs["encoder_features"],
                 "decoder_token_ids": prompt_ids,
                 "decoder_padding_mask": np.ones_like(prompt_ids),
             }
@@ -352,7 +362,8 @@ def test_exported_generation_config_states_language_and_task(exported):
     assert settings["decoder_start_token_id"] == tokenizer.bos_token_id
     assert settings["no_timestamps_token_id"] == tokenizer.no_timestamps_token_id
     assert settings["is_multilingual"] == tokenizer.is_multilingual
-    assert settings["suppress_tokens"] == model.suppressed_token_ids()
+    assert settings["suppress_tokens"] == model.suppressed_token_ids(timestamps=True)
+    assert settings["max_initial_timestamp_index"] == 50
     assert settings["begin_suppress_tokens"] == model.begin_suppressed_token_ids()
     if tokenizer.is_multilingual:
         assert settings["language"] == "<|fr|>"
@@ -423,7 +434,7 @@ def test_export_reads_back_unchanged(exported):
     assert imported.generation == {
         "language": model.language,
         "task": model.task,
-        "suppress_tokens": model.suppressed_token_ids(),
+        "suppress_tokens": model.suppressed_token_ids(timestamps=True),
         "begin_suppress_tokens": model.begin_suppressed_token_ids(),
     }
 
@@ -652,7 +663,7 @@ def test_detection(multilingual_checkpoint, tmp_path):
     ],
 )
 def test_transformers_presets_fail_offline_naming_their_handle(preset, handle):
-    with pytest.raises(preset_io.PresetDownloadError, match=handle):
+    with pytest.raises(preset_handles.PresetDownloadError, match=handle):
         WhisperAudioToText.from_preset(preset)
 
 
@@ -660,6 +671,7 @@ def test_hf_handle_dispatches_a_downloaded_checkpoint_to_the_importer(
     multilingual_checkpoint, monkeypatch
 ):
     monkeypatch.delenv(OFFLINE_ENV)
+    monkeypatch.setattr(preset_handles, "_reachable", lambda endpoint: True)
     edit_json(
         os.path.join(multilingual_checkpoint, "generation_config.json"),
         language="<|de|>",
@@ -667,11 +679,13 @@ def test_hf_handle_dispatches_a_downloaded_checkpoint_to_the_importer(
     )
     downloads = []
 
-    def download(handle):
+    def download(handle, local_files_only=False):
+        if local_files_only:
+            raise FileNotFoundError("not cached")
         downloads.append(handle)
         return multilingual_checkpoint
 
-    monkeypatch.setattr(preset_io, "_hf_download", download)
+    monkeypatch.setattr(preset_handles, "_hf_download", download)
 
     model = WhisperAudioToText.from_preset("hf://someone/whisper-small-de")
 
@@ -685,6 +699,7 @@ def test_hf_download_skips_weights_that_are_never_read(monkeypatch):
     from huggingface_hub.utils import filter_repo_objects
 
     monkeypatch.delenv(OFFLINE_ENV)
+    monkeypatch.setattr(preset_handles, "_reachable", lambda endpoint: True)
     requests = []
 
     def snapshot_download(repo_id, **kwargs):
@@ -692,10 +707,12 @@ def test_hf_download_skips_weights_that_are_never_read(monkeypatch):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    with pytest.raises(preset_io.PresetDownloadError):
+    with pytest.raises(preset_handles.PresetDownloadError):
         WhisperAudioToText.from_preset("whisper_large_multi_v3")
 
-    [(repo_id, kwargs)] = requests
+    # The cache is looked up first, then the download is made.
+    assert [kwargs["local_files_only"] for _, kwargs in requests] == [True, False]
+    (repo_id, kwargs) = requests[-1]
     assert repo_id == "openai/whisper-large-v3"
     # openai/whisper-large-v3's files: only what the importer reads is fetched.
     repository = [

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from whisper import preset_handles
 from whisper import preset_io
 from whisper.whisper_audio_converter import WhisperAudioConverter
 
@@ -323,7 +324,7 @@ def test_from_preset_rejects_other_classes_and_offline_downloads(tmp_path):
     path.write_text(json.dumps(other))
     with pytest.raises(preset_io.PresetError, match="keras_hub>Other"):
         WhisperAudioConverter.from_preset(tmp_path)
-    with pytest.raises(preset_io.PresetDownloadError, match="disabled"):
+    with pytest.raises(preset_handles.PresetDownloadError, match="disabled"):
         WhisperAudioConverter.from_preset("whisper_tiny_en")
 
 

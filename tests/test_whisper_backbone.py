@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from whisper import preset_handles
 from whisper import preset_io
 from whisper.offline import OFFLINE_ENV
 from whisper.whisper_backbone import WhisperBackbone
@@ -181,22 +182,39 @@ def test_large_v3_turbo_parameter_count():
     ],
 )
 def test_remote_presets_fail_offline_with_a_clear_message(handle):
-    with pytest.raises(preset_io.PresetDownloadError) as error:
+    with pytest.raises(preset_handles.PresetDownloadError) as error:
         WhisperBackbone.from_preset(handle)
     assert "local preset directory" in str(error.value)
     expected = WhisperBackbone.presets.get(handle, {}).get("kaggle_handle", handle)
     assert expected in str(error.value)
 
 
-def test_download_failure_names_the_handle(monkeypatch):
+def test_download_failure_names_the_handle_in_one_short_line(monkeypatch):
     monkeypatch.delenv(OFFLINE_ENV)
+    monkeypatch.setattr(preset_handles, "_reachable", lambda endpoint: True)
 
-    def unreachable(handle):
-        raise ConnectionError("Name or service not known")
+    def failing(handle):
+        raise ConnectionError("Max retries exceeded\n" + "urllib3 " * 200)
 
-    monkeypatch.setattr(preset_io, "_kaggle_download", unreachable)
-    with pytest.raises(preset_io.PresetDownloadError, match="kaggle://a/b/c/d"):
+    monkeypatch.setattr(preset_handles, "_kaggle_download", failing)
+    with pytest.raises(preset_handles.PresetDownloadError, match="kaggle://a/b/c/d") as error:
         WhisperBackbone.from_preset("kaggle://a/b/c/d")
+    assert error.value.reason == "ConnectionError: Max retries exceeded"
+
+
+def test_an_unreachable_hub_fails_at_once_without_the_client(monkeypatch):
+    monkeypatch.delenv(OFFLINE_ENV)
+    monkeypatch.setenv("KAGGLE_API_ENDPOINT", "http://127.0.0.1:9")
+    called = []
+    monkeypatch.setattr(preset_handles, "_kaggle_download", called.append)
+    with pytest.raises(preset_handles.PresetDownloadError) as error:
+        WhisperBackbone.from_preset("whisper_tiny_en")
+    assert error.value.reason == "no connection to 127.0.0.1" and called == []
+
+
+def test_the_installed_tiny_en_preset_needs_no_download():
+    backbone = WhisperBackbone.from_preset("tiny_en", load_weights=False)
+    assert (backbone.num_layers, backbone.hidden_dim, backbone.vocabulary_size) == (4, 384, 51864)
 
 
 def test_unknown_preset_lists_what_is_allowed():

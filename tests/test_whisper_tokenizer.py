@@ -9,6 +9,7 @@ import tensorflow as tf
 import tokenizers
 
 import whisper.whisper_tokenizer as whisper_tokenizer_module
+from whisper import preset_handles
 from whisper import preset_io
 from whisper.whisper_tokenizer import WhisperTokenizer
 
@@ -695,7 +696,7 @@ def test_from_preset_refuses_missing_files_other_classes_and_downloads(
     path.write_text(json.dumps({"registered_name": "keras_hub>Other", "config": {}}))
     with pytest.raises(preset_io.PresetError, match="keras_hub>Other"):
         WhisperTokenizer.from_preset(tmp_path)
-    with pytest.raises(preset_io.PresetDownloadError, match="disabled"):
+    with pytest.raises(preset_handles.PresetDownloadError, match="disabled"):
         WhisperTokenizer.from_preset("whisper_tiny_en")
     with pytest.raises(preset_io.PresetError, match="whisper_tiny_en"):
         WhisperTokenizer.from_preset("no_such_preset")

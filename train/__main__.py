@@ -13,13 +13,16 @@ of this package named after what it builds.
 """
 
 import os
+import sys
+import types
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from train.config import register_schema
-from train.preemption import STOPPED_STATUS
+from train.preemption import INTERRUPTED_STATUS
+from train.preemption import StopRequest
 from train.skipped_updates import DivergedError
 from train.validation import ConfigError
 from train.validation import architecture_of
@@ -30,6 +33,7 @@ from train.validation import check_tokenizer
 from train.validation import download_advice
 from train.validation import effective_architecture
 from train.validation import one_line_errors
+from train.validation import tokenizer_source
 from train.validation import validate
 from train.worker_loss import WORKER_LOST_STATUS
 from train.worker_loss import WorkerLostError
@@ -39,10 +43,17 @@ from whisper.quiet_import import import_tensorflow_quietly
 register_schema()
 
 
+# The exit status of every configuration that cannot be used.
+CONFIG_ERROR_STATUS = 2
+# Whether Hydra composed the configuration and started the task.
+_task = types.SimpleNamespace(started=False)
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg):
+    _task.started = True
     with (
-        one_line_errors(ConfigError, status=2),
+        one_line_errors(ConfigError, status=CONFIG_ERROR_STATUS),
         one_line_errors(DivergedError, status=3),
         one_line_errors(WorkerLostError, status=WORKER_LOST_STATUS),
     ):
@@ -53,7 +64,16 @@ def main(cfg):
 
 
 def run(cfg):
-    """Trains as `cfg` (already validated) says; returns the summary it prints."""
+    """Trains as `cfg` (already validated) says; returns the summary it prints.
+
+    SIGTERM or Ctrl-C from here on stops the run at a step boundary with a
+    checkpoint (`train.preemption`), and `SystemExit` with 143 or 130.
+    """
+    with StopRequest() as stop:
+        return train(cfg, stop)
+
+
+def train(cfg, stop):
     # Imported after validation, which needs no TensorFlow: a bad config
     # fails in about a second instead of after TensorFlow has started. Its
     # C++ start-up lines would bury a one-line error.
@@ -71,6 +91,7 @@ def run(cfg):
     from train.model import load_tokenizer
     from train.strategy import build_strategy
     from train.strategy import is_chief
+    from train.strategy import wait_for_every_worker
     from train.tracking import Tracker
 
     keras.utils.set_random_seed(cfg.seed)
@@ -84,7 +105,7 @@ def run(cfg):
     architecture = effective_architecture(cfg.model)
     tokenizer_key = "model.tokenizer" if cfg.model.tokenizer else "model.preset"
     with blame(tokenizer_key, OSError, ValueError), download_advice(tokenizer_key):
-        tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.preset)
+        tokenizer = load_tokenizer(tokenizer_source(cfg.model))
     check_tokenizer(cfg, tokenizer, architecture and architecture["vocabulary_size"])
 
     with strategy.scope():
@@ -121,16 +142,14 @@ def run(cfg):
     if resumed:
         say(f"Resumed from {resumed.path} at step {start_step}.")
 
-    loop = TrainingLoop(cfg, strategy, trainer, manager, data, tracker)
+    loop = TrainingLoop(cfg, strategy, trainer, manager, data, tracker, stop)
     with worker_loss_as_error(strategy, os.path.abspath(manager.checkpoint_dir)):
         outcome = loop.run(start_step)
     if outcome.stopped_at is not None:
-        say(
-            f"Stopped by SIGTERM after step {outcome.stopped_at}: checkpoint saved in "
-            f"{os.path.abspath(manager.checkpoint_dir)}. Run the same command to resume."
-        )
+        # Every worker: each one's log says why it exited.
+        print(describe_stop(stop, outcome.stopped_at, start_step, manager.checkpoint_dir))
         tracker.close()
-        raise SystemExit(STOPPED_STATUS)
+        raise SystemExit(stop.stopped_status)
 
     preset_dir = os.path.join(cfg.run_dir, "preset")
     if chief:
@@ -148,9 +167,13 @@ def run(cfg):
     }
     tracker.log_summary({key: summary[key] for key in RUN_RECORD_SUMMARY})
     tracker.close()
+    # Workers leave together: one that exits while the chief still exports
+    # stops answering the coordination service's heartbeats, which then
+    # reports it as crashed.
+    wait_for_every_worker(strategy)
     say(
         f"Held-out WER {outcome.wer_before:.3f} before, {outcome.wer_after:.3f} after.\n"
-        f"Skipped examples: {data.skipped.summary()}\n"
+        f"{data.skipped.summary()}\n"
         f"Skipped updates (non-finite loss or gradient): {outcome.skipped_updates}\n"
         f"Preset (loads with WhisperBackbone.from_preset): {summary['preset']}\n"
         f"Checkpoints: {summary['checkpoints']}\n"
@@ -170,6 +193,19 @@ RUN_RECORD_SUMMARY = (
     "parameters",
     "optimizer_slot_bytes",
 )
+
+
+def describe_stop(stop, stopped_at, start_step, checkpoint_dir):
+    where = os.path.abspath(checkpoint_dir)
+    if stopped_at == start_step:
+        return (
+            f"Stopped by {stop.signal_name} before step {start_step + 1}: nothing new to "
+            f"save. Run the same command to resume from {where}."
+        )
+    return (
+        f"Stopped by {stop.signal_name} after step {stopped_at}: checkpoint saved in "
+        f"{where}. Run the same command to resume."
+    )
 
 
 def describe_footprint(trained):
@@ -220,5 +256,23 @@ def build_trainer(cfg, strategy, model, chief):
     return trainer, manager
 
 
+def command_line():
+    """`python -m train`: Hydra's own configuration errors (an unknown key, a
+    value of the wrong type, a bad override) exit with `CONFIG_ERROR_STATUS`
+    as the run's checks do, not Hydra's 1, and Ctrl-C before the run starts
+    ends in one line with 130."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("Interrupted before training started: nothing to save.", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_STATUS) from None
+    except SystemExit as exit:
+        # Hydra exits 1 for any error it reports: a configuration it could
+        # not compose (before the task starts) or an error of the task.
+        if exit.code == 1 and not _task.started:
+            raise SystemExit(CONFIG_ERROR_STATUS) from None
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    command_line()

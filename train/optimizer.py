@@ -22,12 +22,13 @@ from train.fine_tuning import trained_variables
 
 @keras.saving.register_keras_serializable(package="train")
 class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup from 0 to the peak, then decay to a floor.
+    """Linear warmup to the peak, then decay to a floor.
 
-    At step 0 the rate is 0; it rises linearly to `peak_learning_rate` at
-    `warmup_steps`, then falls, linearly or along a half cosine, to
-    `final_learning_rate_fraction * peak_learning_rate` at `total_steps`, and
-    stays there.
+    Step `s` (0 for the first update) of the warmup uses
+    `peak_learning_rate * (s + 1) / (warmup_steps + 1)`, so that no update is
+    spent at rate 0; the rate reaches the peak at `warmup_steps`, then falls,
+    linearly or along a half cosine, to `final_learning_rate_fraction *
+    peak_learning_rate` at `total_steps`, and stays there.
 
     Args:
         peak_learning_rate: float. The rate at the end of warmup.
@@ -78,7 +79,7 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         peak = self.peak_learning_rate
         floor = peak * self.final_learning_rate_fraction
-        warmup = peak * step / max(self.warmup_steps, 1)
+        warmup = peak * (step + 1.0) / (self.warmup_steps + 1.0)
         decay_steps = max(self.total_steps - self.warmup_steps, 1)
         progress = ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
         if self.kind == "linear":

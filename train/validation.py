@@ -45,7 +45,6 @@ from omegaconf.errors import ValidationError
 from data_pipelines.source_factory import SOURCE_KINDS
 from train.choices import DTYPE_POLICIES
 from train.choices import LORA_TARGETS
-from train.choices import OFFLINE_TINY_EN
 from train.choices import REMATERIALIZATION_MODES
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
@@ -59,13 +58,19 @@ from whisper.special_tokens import TASKS
 from whisper.special_tokens import default_end_of_text_id
 from whisper.special_tokens import language_code
 from whisper.whisper_presets import ARCHITECTURE_ARGUMENTS
+from whisper.whisper_presets import ENGLISH_TOKENIZER_PRESET
+from whisper.whisper_presets import INSTALLED_PRESETS
 from whisper.whisper_presets import LAYER_CONFIG_KEYS
 from whisper.whisper_presets import MEL_BIN_COUNTS
 from whisper.whisper_presets import REQUIRED_ARCHITECTURE_ARGUMENTS
 from whisper.whisper_presets import WINDOW_FRAMES
 from whisper.whisper_presets import backbone_presets
+from whisper.whisper_presets import tokenizer_preset
 
-REMOTE_PREFIXES = ("kaggle://", "hf://")
+# What a key naming a preset or tokenizer takes instead of a download.
+LOCAL_COPY = (
+    "/path/to/preset, a local copy (a keras_hub preset, transformers or CTranslate2 directory)"
+)
 
 # Clip-length features are padded to a multiple of this many frames (2 s).
 CLIP_PADDING_FRAMES = 200
@@ -145,31 +150,32 @@ def one_line_errors(error_type, status):
 
 @contextlib.contextmanager
 def blame(key, *error_types):
-    """Re-raises `error_types` from the block as a `ConfigError` naming `key`."""
+    """Re-raises `error_types` from the block as a `ConfigError` naming `key`,
+    or `key.<argument>` for an error whose `argument` names the argument
+    under `key` that would fix it (a manifest's `audio_column`)."""
     try:
         yield
     except ConfigError:
         raise  # Already names its key.
     except error_types as error:
         message = " ".join(str(error).split())
-        raise ConfigError(f"Config key {key}: {message}") from error
+        argument = getattr(error, "argument", None)
+        where = f"{key}.{argument}" if argument else key
+        raise ConfigError(f"Config key {where}: {message}") from error
 
 
 @contextlib.contextmanager
 def download_advice(key):
-    """Re-raises a failed preset download as a `ConfigError` naming `key`,
-    the override that takes a local copy instead."""
-    from whisper.preset_io import PresetDownloadError  # Keras: run time only.
+    """Re-raises a failed preset download as a `ConfigError` naming `key`
+    and the override that takes a local copy instead."""
+    from whisper.preset_handles import PresetDownloadError
 
     try:
         yield
     except PresetDownloadError as error:
-        reason = " ".join(error.reason.split())
         raise ConfigError(
-            f"Config key {key}: could not download '{error.handle}' ({reason}); this machine "
-            f"may be offline: pass {key}=/path/to/preset, a local copy (a keras_hub preset, "
-            f"transformers or CTranslate2 directory), or set {OFFLINE_ENV}=1 to refuse "
-            "downloads at once"
+            f"Config key {key}: '{error.handle}' could not be downloaded ({error.reason}); "
+            f"pass {key}={LOCAL_COPY}"
         ) from error
 
 
@@ -380,7 +386,7 @@ def _check_model(cfg):
         cfg,
         "model.tokenizer",
         model.tokenizer is not None or model.preset is not None,
-        f"a preset directory, a tokenizer.json or '{OFFLINE_TINY_EN}' for an architecture",
+        f"a preset directory, a tokenizer.json or '{ENGLISH_TOKENIZER_PRESET}' for an architecture",
     )
     if model.language is not None:
         check(
@@ -389,14 +395,12 @@ def _check_model(cfg):
             language_code(model.language) in LANGUAGE_NAMES,
             "null or a Whisper language code or name, such as 'en', 'fr' or 'german'",
         )
-    if model.preset is not None:
-        # Without weights, a preset still gives the tokenizer unless one is named.
-        if model.load_weights:
-            _check_source(cfg, "model.preset", "or model.load_weights=false")
-        elif model.tokenizer is None:
-            _check_source(cfg, "model.preset", f"or name model.tokenizer, e.g. '{OFFLINE_TINY_EN}'")
+    if model.preset is not None and model.load_weights:
+        _check_source(cfg, "model.preset", ", or model.load_weights=false for its architecture")
     if model.tokenizer is not None:
         _check_source(cfg, "model.tokenizer", "")
+    elif not model.load_weights:
+        _check_preset_tokenizer(cfg)
     _check_lora(cfg)
 
 
@@ -417,32 +421,60 @@ def _check_lora(cfg):
     )
 
 
-def _check_source(cfg, key, alternative):
-    """A preset or tokenizer source to read now: built in, a handle, or a path.
+def tokenizer_source(model_config):
+    """Where the run's tokenizer comes from: `model.tokenizer`, else the
+    preset. A built-in English-only preset's architecture without its weights
+    shares the installed English tokenizer, so it needs no download."""
+    if model_config.tokenizer:
+        return model_config.tokenizer
+    preset = model_config.preset
+    if not model_config.load_weights and preset in backbone_presets:
+        return tokenizer_preset(preset) or preset
+    return preset
 
-    Built-in names and handles are downloaded, so offline they are refused,
-    naming the override that takes a local directory, and `alternative`.
-    """
-    source = str(get(cfg, key))
-    if source == OFFLINE_TINY_EN:
+
+def _check_preset_tokenizer(cfg):
+    """A preset's architecture alone still needs its tokenizer: installed for
+    English-only built-in presets, else read from the preset."""
+    if tokenizer_source(cfg.model) in INSTALLED_PRESETS:
         return
-    if source in backbone_presets or source.startswith(REMOTE_PREFIXES):
-        check(
-            cfg,
-            key,
-            not downloads_disabled(),
-            f"a local directory: '{source}' is downloaded and downloads are disabled "
-            f"({OFFLINE_ENV}=1); pass {key}=/path/to/preset (a keras_hub preset, "
-            f"transformers or CTranslate2 directory) or '{OFFLINE_TINY_EN}'"
-            + (f", {alternative}" if alternative else ""),
-        )
+    _check_source(
+        cfg,
+        "model.preset",
+        ", or model.tokenizer=/path/to/tokenizer.json (a Whisper tokenizer with the preset's "
+        "vocabulary)",
+    )
+
+
+def _check_source(cfg, key, alternative):
+    """A preset or tokenizer source to read now: installed, built in, a
+    handle, or a path.
+
+    Built-in names and handles are downloaded unless cached; without a way
+    to download them now (disabled, or no connection) they are refused at
+    once, naming the override that takes a local copy, and `alternative`.
+    """
+    from whisper.preset_handles import remote_handle
+    from whisper.preset_handles import unobtainable_reason
+
+    source = str(get(cfg, key))
+    if source in INSTALLED_PRESETS:
+        return
+    handle = remote_handle(source)
+    if handle is not None:
+        reason = unobtainable_reason(handle)
+        if reason is not None:
+            raise ConfigError(
+                f"Config key {key}: '{source}' is not on this machine and {reason}; pass "
+                f"{key}={LOCAL_COPY}{alternative}"
+            )
         return
     check(
         cfg,
         key,
         os.path.exists(os.path.expanduser(source)),
-        f"an existing path, '{OFFLINE_TINY_EN}', a built-in preset "
-        f"({', '.join(sorted(backbone_presets))}) or a kaggle:// or hf:// handle",
+        f"an existing path, an installed preset ({', '.join(INSTALLED_PRESETS)}), a built-in "
+        f"preset ({', '.join(sorted(backbone_presets))}) or a kaggle:// or hf:// handle",
     )
 
 
@@ -583,7 +615,11 @@ def _check_data_location(cfg, key):
     value = get(cfg, key)
     if value is None or "://" in str(value):
         return  # A hub name's default, or cloud storage read at run time.
-    if os.path.exists(os.path.expanduser(str(value))):
+    path = os.path.expanduser(str(value))
+    if os.path.exists(path):
+        wants_file = cfg.data.source == "manifest"
+        kind = "a manifest file" if wants_file else "a directory"
+        check(cfg, key, os.path.isfile(path) == wants_file, f"{kind} (it is {_kind_of(path)})")
         return
     looks_like_path = str(value).startswith(("/", ".", "~")) or not key.endswith(".dataset")
     check(
@@ -593,6 +629,10 @@ def _check_data_location(cfg, key):
         "an existing path"
         + ("" if looks_like_path else f" (downloads are disabled, {OFFLINE_ENV}=1)"),
     )
+
+
+def _kind_of(path):
+    return "a directory" if os.path.isdir(path) else "a file"
 
 
 def _vocabulary_key(cfg):

@@ -86,6 +86,17 @@ def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
             (`UNREADABLE`), holds no samples (`EMPTY`), or holds NaN or
             infinite samples (`NON_FINITE`).
     """
+    path = check_audio_file(path)
+    return _decode(path, path, sampling_rate)
+
+
+def check_audio_file(path):
+    """Returns `path` as str if it is a non-empty regular file, without reading it.
+
+    Raises:
+        AudioLoadError: as `load_audio` for a missing (`MISSING`), non-file
+            (`NOT_A_FILE`) or empty (`EMPTY_FILE`) path.
+    """
     path = os.fsdecode(path)
     if not os.path.exists(path):
         raise AudioLoadError(path, "no such file", MISSING)
@@ -96,7 +107,7 @@ def load_audio(path, sampling_rate=WHISPER_SAMPLING_RATE):
         raise AudioLoadError(path, "it is not a regular file", NOT_A_FILE)
     if os.path.getsize(path) == 0:
         raise AudioLoadError(path, "the file is empty", EMPTY_FILE)
-    return _decode(path, path, sampling_rate)
+    return path
 
 
 def decode_audio(data, sampling_rate=WHISPER_SAMPLING_RATE, name="<bytes>"):

@@ -7,7 +7,15 @@ segment ended, so no word is cut at a fixed boundary. A window whose text
 repeats itself (gzip compression ratio above 2.4) or is improbable (under
 -1.0 log-probability per token) is decoded again at the next temperature; a
 window that is likely silence (no-speech probability above 0.6 and an
-improbable text) is skipped.
+improbable text) is skipped. Windows are placed as OpenAI's loop places
+them, whatever the audio holds: by default nothing else changes what the
+model hears, so a recording under 30 s gives the tokens of one greedy
+`generate` call (tested against transformers), and long recordings the
+words of faster-whisper's sequential decoding on the same weights.
+
+`silence_threshold` (off by default) turns on an energy floor that only
+touches the result: segments are trimmed to their sound and a segment over
+silence alone is dropped (`SpeechActivity`). It never moves a window.
 
 Batched mode (`transcribe_batched`) decodes overlapping windows in
 parallel, without the previous text, and keeps each segment from the window
@@ -66,10 +74,11 @@ class LongFormTranscriber:
         patience: beam search patience (OpenAI's meaning).
         length_penalty: None, or alpha of the (5 + length) / 6 penalty.
         batch_size: windows decoded together in batched mode.
-        silence_threshold: RMS (full scale 1.0) under which audio is
-            silence: skipped before a window, trimmed off segments, and a
-            segment of nothing else dropped (`SpeechActivity`); None keeps
-            the decoder's timing as it is.
+        silence_threshold: None (the default: segments as decoded), or the
+            RMS (full scale 1.0; 1e-3 is -60 dBFS) under which audio is
+            silence: trimmed off segments, and a segment of nothing else
+            dropped (`SpeechActivity`). Windows are placed the same either
+            way.
         without_timestamps: decode text only: each window is one segment
             (trimmed to its sound) and the next window follows it; faster
             when the segments' times matter little.
@@ -90,7 +99,7 @@ class LongFormTranscriber:
         patience=1.0,
         length_penalty=None,
         batch_size=8,
-        silence_threshold=1e-3,
+        silence_threshold=None,
         without_timestamps=False,
         jit_compile=True,
     ):
@@ -135,35 +144,33 @@ class LongFormTranscriber:
                 window.
         """
         waveform = np.asarray(waveform, "float32")
-        activity = self._activity(waveform)
+        content = self._content_samples(waveform)
         language, language_probability = self._language(waveform)
         start_ids = self._start_ids(language)
         # The initial prompt opens the first window even without conditioning
         # on previous text, as in OpenAI's loop; conditioning keeps it after.
         previous = self._initial_prompt_ids()
         reset_at = 0
-        segments, seek = [], self._audible_from(activity, 0)
-        while seek is not None and seek < len(waveform):
+        segments, seek = [], 0
+        while seek < content:
             window = waveform[seek : seek + self.window_samples]
             prompt = self._prompt(previous[reset_at:], start_ids)
             result = self._decode_with_fallback(self._features([window]), prompt)
             advance = len(window)
             if not self._is_silence(result):
                 new_segments, moved, consumed = self._segments(result, seek / self.sampling_rate)
-                segments += self._audible(new_segments, activity)
+                segments += new_segments
                 previous += [int(i) for i in result.window_ids[:consumed]]
                 advance = moved or len(window)
                 if not self.condition_on_previous_text or (
                     result.temperature > PROMPT_RESET_TEMPERATURE
                 ):
                     reset_at = len(previous)
-            seek = self._audible_from(activity, seek + advance)
+            seek += advance
             if progress is not None:
-                done = len(waveform) if seek is None else min(seek, len(waveform))
+                done = len(waveform) if seek >= content else seek
                 progress(done / self.sampling_rate, len(waveform) / self.sampling_rate)
-        return Transcript(
-            segments, language, len(waveform) / self.sampling_rate, language_probability
-        )
+        return self._transcript(waveform, segments, language, language_probability)
 
     # Batched --------------------------------------------------------------
 
@@ -180,73 +187,54 @@ class LongFormTranscriber:
         if hop <= 0:
             limit = self.window_samples / self.sampling_rate / 2
             raise ValueError(f"overlap_seconds must be under {limit} s.")
-        activity = self._activity(waveform)
         language, language_probability = self._language(waveform)
         prompt = self._prompt(self._initial_prompt_ids(), self._start_ids(language))
-        grid = list(range(0, max(len(waveform) - 2 * overlap, 1), hop))
-        owned = {
-            start: (
-                0.0 if start == 0 else (start + overlap) / self.sampling_rate,
-                np.inf if start == grid[-1] else (start + hop + overlap) / self.sampling_rate,
-            )
-            for start in grid
-        }
-        # A window starts where sound does (windows of silence are left
-        # out); it keeps the part of the recording its grid place owns.
-        windows = {}
-        for start in grid:
-            audible = self._audible_from(activity, start)
-            if audible is not None and audible < start + self.window_samples:
-                windows[start] = audible
-        segments, done = [], 0
-        starts = list(windows)
+        starts = list(range(0, max(len(waveform) - 2 * overlap, 1), hop))
+        segments = []
         for first in range(0, len(starts), self.batch_size):
             batch = starts[first : first + self.batch_size]
-            audio = [waveform[windows[s] : windows[s] + self.window_samples] for s in batch]
+            audio = [waveform[start : start + self.window_samples] for start in batch]
             results = self._decode_batch(self._features(audio), prompt)
             for start, result in zip(batch, results):
-                if self._is_silence(result):
-                    continue
-                offset = windows[start] / self.sampling_rate
-                found, _, _ = self._segments(result, offset, last=start == grid[-1])
-                low, high = owned[start]
-                segments += [
-                    s for s in self._audible(found, activity) if low <= (s.start + s.end) / 2 < high
-                ]
-            done = min(windows[batch[-1]] + self.window_samples, len(waveform))
+                if not self._is_silence(result):
+                    segments += self._owned_segments(result, start, starts[-1], overlap)
             if progress is not None:
+                done = min(batch[-1] + self.window_samples, len(waveform))
                 progress(done / self.sampling_rate, len(waveform) / self.sampling_rate)
-        if progress is not None and done < len(waveform):
-            progress(len(waveform) / self.sampling_rate, len(waveform) / self.sampling_rate)
-        return Transcript(
-            segments, language, len(waveform) / self.sampling_rate, language_probability
-        )
+        return self._transcript(waveform, segments, language, language_probability)
 
-    # Silence --------------------------------------------------------------
+    def _owned_segments(self, result, start, last_start, overlap):
+        """The segments of the window at `start` whose midpoints lie in the
+        part of the recording it owns: all but `overlap` at each inner edge."""
+        offset = start / self.sampling_rate
+        found, _, _ = self._segments(result, offset, last=start == last_start)
+        low = 0.0 if start == 0 else (start + overlap) / self.sampling_rate
+        high = np.inf
+        if start != last_start:
+            high = (start + self.window_samples - overlap) / self.sampling_rate
+        return [s for s in found if low <= (s.start + s.end) / 2 < high]
 
-    def _activity(self, waveform):
-        if self.silence_threshold is None:
-            return None
-        return SpeechActivity(waveform, self.sampling_rate, self.silence_threshold)
+    # The recording --------------------------------------------------------
 
-    def _audible_from(self, activity, sample):
-        """Where sound begins at or after `sample`; None if only silence
-        follows (with no silence threshold: `sample`)."""
-        if activity is None:
-            return sample
-        return activity.first_audible_sample(sample)
+    def _content_samples(self, waveform):
+        """The samples of whole feature frames: OpenAI's loop stops there,
+        though each window hears all the samples it covers (as transformers'
+        features of a short clip do)."""
+        stride = self.model.audio_converter.stride
+        return len(waveform) // stride * stride
 
-    def _audible(self, segments, activity):
-        """The segments trimmed to their sound; those without any dropped."""
-        if activity is None:
-            return segments
-        kept = []
+    def _transcript(self, waveform, segments, language, language_probability):
+        """The `Transcript`: segments cut at the recording's end (those
+        after it left out: the decoder times the padding of the last
+        window too) and, with a silence threshold, trimmed to their sound."""
+        duration = len(waveform) / self.sampling_rate
+        segments = [segment for segment in segments if segment.start < duration]
         for segment in segments:
-            trimmed = activity.trim(segment.start, segment.end)
-            if trimmed is not None:
-                segment.start, segment.end = trimmed
-                kept.append(segment)
-        return kept
+            segment.end = min(segment.end, duration)
+        if self.silence_threshold is not None:
+            activity = SpeechActivity(waveform, self.sampling_rate, self.silence_threshold)
+            segments = activity.trimmed(segments)
+        return Transcript(segments, language, duration, language_probability)
 
     # Prompts and language -------------------------------------------------
 
@@ -394,11 +382,13 @@ class LongFormTranscriber:
         return (timestamp_id - self.tokenizer.timestamp_begin_id) * SECONDS_PER_TIMESTAMP
 
     def _segment(self, result, start, end, ids):
-        text_ids = [int(i) for i in ids if i < self.tokenizer.eos_token_id]
+        eos = self.tokenizer.eos_token_id
+        text_ids = [int(i) for i in ids if i < eos]
         return Segment(
             start=float(start),
             end=float(end),
             text=self.tokenizer.detokenize(text_ids).strip(),
+            tokens=[int(i) for i in ids if i != eos],
             avg_log_prob=float(result.avg_log_prob),
             no_speech_prob=float(result.no_speech_prob),
             temperature=result.temperature,

@@ -1,12 +1,9 @@
-"""Preset handles and the files of keras_hub's preset directory format.
+"""The files of keras_hub's preset directory format.
 
 A preset is a directory holding `config.json` (the backbone), `model.weights.h5`,
 `tokenizer.json` with `assets/tokenizer/`, `audio_converter.json` and
-`metadata.json`. Handles name where such a directory lives: a built-in preset
-name, `kaggle://owner/model/framework/variation[/version]`, `hf://owner/name`,
-or a local path. Remote handles are downloaded through `kagglehub` or
-`huggingface_hub`; offline, loading fails with a message that says to pass a
-local directory instead.
+`metadata.json`. `whisper.preset_handles` finds the directory a preset name
+or handle stands for.
 """
 
 import datetime
@@ -18,8 +15,7 @@ import keras
 
 from whisper.json_io import read_json
 from whisper.json_io import write_json
-from whisper.offline import OFFLINE_ENV
-from whisper.offline import downloads_disabled
+from whisper.preset_handles import PresetError
 from whisper.whisper_presets import LAYER_CONFIG_KEYS
 
 CONFIG_FILE = "config.json"
@@ -31,20 +27,6 @@ AUDIO_CONVERTER_CONFIG_FILE = "audio_converter.json"
 TASK_CONFIG_FILE = "task.json"
 
 KERAS_HUB_VERSION = "0.32.0"
-# The files of a Hugging Face repository that a preset can need: a keras_hub
-# preset, a transformers checkpoint (safetensors, whole or in shards) or a
-# CTranslate2 model. OpenAI's repositories also keep their weights as
-# pytorch_model.bin, flax_model.msgpack and float32 shards: several times the
-# download, none of it read.
-HF_DOWNLOAD_PATTERNS = (
-    "*.json",
-    "*.txt",
-    "*.h5",
-    "model.safetensors",
-    "model-*-of-*.safetensors",
-    "model.bin",
-)
-
 
 # The only serialized object a config may hold: `dtype` as a plain policy, as
 # Keras and keras_hub write it. It is read as its name, so nothing from a file
@@ -69,29 +51,11 @@ UNSAFE_FILE_PATTERNS = (
 SAFE_BIN_FILES = ("model.bin",)
 
 
-class PresetError(ValueError):
-    """A preset handle or preset file that cannot be used."""
-
-
 class UnsafePresetError(PresetError):
     """A preset file that could run code or build other classes if loaded.
 
     Raised before anything of it is deserialized or unpickled.
     """
-
-
-class PresetDownloadError(OSError):
-    """A remote preset that could not be downloaded.
-
-    Attributes:
-        handle: str. The preset's `kaggle://` or `hf://` handle.
-        reason: str. Why: downloads disabled, or the download's error.
-    """
-
-    def __init__(self, message, handle, reason):
-        super().__init__(message)
-        self.handle = handle
-        self.reason = reason
 
 
 def keras_hub_name(class_name):
@@ -105,76 +69,6 @@ def accepted_names(cls):
         keras_hub_name(cls.__name__),
         keras.saving.get_registered_name(cls),
     }
-
-
-def resolve_preset(preset, builtin_presets=None):
-    """Returns a local directory for `preset`, downloading a remote handle.
-
-    Args:
-        preset: a built-in name (a key of `builtin_presets`), a `kaggle://` or
-            `hf://` handle, or a local directory.
-        builtin_presets: dict of built-in names to entries with a
-            `kaggle_handle` or an `hf_handle`.
-    """
-    if not isinstance(preset, (str, os.PathLike)):
-        raise PresetError(
-            f"A preset must be a name, a handle or a directory path, got "
-            f"{type(preset).__name__} {preset!r}."
-        )
-    preset = os.fspath(preset)
-    builtin_presets = builtin_presets or {}
-    if preset in builtin_presets:
-        entry = builtin_presets[preset]
-        return resolve_preset(entry.get("kaggle_handle") or entry["hf_handle"])
-    if preset.startswith("kaggle://"):
-        return _download(preset, _kaggle_download)
-    if preset.startswith("hf://"):
-        return _download(preset, _hf_download)
-    if os.path.isdir(preset):
-        return preset
-    known = ", ".join(sorted(builtin_presets)) or "none"
-    raise PresetError(
-        f"Preset '{preset}' is not a local directory, a 'kaggle://' or 'hf://' "
-        f"handle, or a built-in preset name (built-in: {known})."
-    )
-
-
-def _download(handle, download):
-    advice = (
-        "Download it on a machine with network access and pass the local "
-        "preset directory instead, e.g. from_preset('/path/to/preset')."
-    )
-    if downloads_disabled():
-        reason = f"downloads are disabled ({OFFLINE_ENV}=1)"
-        raise PresetDownloadError(
-            f"Preset '{handle}' is remote and {reason}. {advice}", handle, reason
-        )
-    try:
-        return download(handle)
-    except ImportError:
-        raise
-    except Exception as error:
-        reason = f"{type(error).__name__}: {error}"
-        raise PresetDownloadError(
-            f"Could not download preset '{handle}': {reason}. This machine may be offline. "
-            f"{advice}",
-            handle,
-            reason,
-        ) from error
-
-
-def _kaggle_download(handle):
-    import kagglehub
-
-    return kagglehub.model_download(handle.removeprefix("kaggle://"))
-
-
-def _hf_download(handle):
-    import huggingface_hub
-
-    return huggingface_hub.snapshot_download(
-        handle.removeprefix("hf://"), allow_patterns=list(HF_DOWNLOAD_PATTERNS)
-    )
 
 
 def is_keras_hub_preset(directory):

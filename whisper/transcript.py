@@ -36,6 +36,8 @@ class Segment:
         no_speech_prob: that window's no-speech probability.
         temperature: the temperature its window was decoded at.
         compression_ratio: gzip ratio of its window's text (high: repeats).
+        tokens: its token ids, timestamps included, as OpenAI's segments
+            hold them.
     """
 
     start: float
@@ -45,6 +47,7 @@ class Segment:
     no_speech_prob: float = 0.0
     temperature: float = 0.0
     compression_ratio: float = 1.0
+    tokens: list = dataclasses.field(default_factory=list)
 
     def to_json(self):
         return {
@@ -55,6 +58,7 @@ class Segment:
             "no_speech_prob": round(float(self.no_speech_prob), 4),
             "temperature": self.temperature,
             "compression_ratio": round(float(self.compression_ratio), 3),
+            "tokens": [int(i) for i in self.tokens],
         }
 
 

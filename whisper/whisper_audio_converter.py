@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from whisper import preset_io
 from whisper.audio_io import pcm_scale
-from whisper.whisper_presets import backbone_presets
+from whisper.preset_handles import resolve_preset
 
 # Whisper's filterbank spans 0-8 kHz whatever `sampling_rate` says; OpenAI,
 # Hugging Face and keras_hub all fix the upper edge there.
@@ -236,7 +236,7 @@ class WhisperAudioConverter(keras.layers.Layer):
                 written by keras_hub or by `save_to_preset`.
             **kwargs: constructor arguments that override the file's.
         """
-        preset_dir = preset_io.resolve_preset(preset, backbone_presets)
+        preset_dir = resolve_preset(preset)
         config = preset_io.read_serialized(
             os.path.join(preset_dir, preset_io.AUDIO_CONVERTER_CONFIG_FILE),
             cls,

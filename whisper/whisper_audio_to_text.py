@@ -9,6 +9,7 @@ from keras import ops
 from whisper import preset_io
 from whisper.convert.checkpoint_formats import read_imported_checkpoint
 from whisper.convert.transformers_writer import save_transformers_checkpoint
+from whisper.preset_handles import resolve_preset
 from whisper.special_tokens import TASKS
 from whisper.special_tokens import default_end_of_text_id
 from whisper.whisper_audio_converter import WhisperAudioConverter
@@ -332,7 +333,7 @@ class WhisperAudioToText(keras.Model):
         )
         ```
         """
-        preset_dir = preset_io.resolve_preset(preset, WhisperBackbone.presets)
+        preset_dir = resolve_preset(preset)
         overrides = {} if dtype is None else {"dtype": dtype}
         imported = read_imported_checkpoint(preset_dir)
         if imported is not None:

@@ -9,6 +9,7 @@ from whisper.convert.checkpoint_formats import read_imported_checkpoint
 from whisper.convert.keras_hub_weights import assign_keras_hub_arrays
 from whisper.convert.keras_hub_weights import load_keras_hub_weights
 from whisper.convert.keras_hub_weights import save_keras_hub_weights
+from whisper.preset_handles import resolve_preset
 from whisper.whisper_decoder import WhisperDecoder
 from whisper.whisper_encoder import WhisperEncoder
 from whisper.whisper_presets import backbone_presets
@@ -197,7 +198,7 @@ class WhisperBackbone(keras.Model):
         """
         if not load_weights and preset in cls.presets:
             return cls(**{**cls.presets[preset]["config"], **kwargs})
-        preset_dir = preset_io.resolve_preset(preset, cls.presets)
+        preset_dir = resolve_preset(preset)
         imported = read_imported_checkpoint(preset_dir)
         if imported is not None:
             return cls.from_imported_checkpoint(imported, load_weights, **kwargs)

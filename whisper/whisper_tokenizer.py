@@ -14,11 +14,11 @@ from tokenizers import pre_tokenizers
 from whisper.json_io import read_json
 from whisper.json_io import write_json
 from whisper.json_io import write_text
+from whisper.preset_handles import PresetError
+from whisper.preset_handles import resolve_preset
 from whisper.preset_io import TOKENIZER_ASSET_DIR
 from whisper.preset_io import TOKENIZER_CONFIG_FILE
-from whisper.preset_io import PresetError
 from whisper.preset_io import read_serialized
-from whisper.preset_io import resolve_preset
 from whisper.preset_io import write_serialized
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import ENGLISH
@@ -35,7 +35,6 @@ from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.special_tokens import START_OF_TRANSCRIPT_TOKEN
 from whisper.special_tokens import TASK_TOKENS
 from whisper.special_tokens import language_token
-from whisper.whisper_presets import backbone_presets
 
 VOCABULARY_FILE = "vocabulary.json"
 MERGES_FILE = "merges.txt"
@@ -515,20 +514,25 @@ class WhisperTokenizer:
 
     @classmethod
     def from_preset(cls, preset, config_file=TOKENIZER_CONFIG_FILE, **kwargs):
-        """Loads a tokenizer that `save_to_preset` or keras_hub wrote.
+        """Loads a tokenizer that `save_to_preset` or keras_hub wrote, or the
+        `tokenizer.json` of a transformers checkpoint or CTranslate2 model.
 
         Args:
-            preset: a built-in preset name, a `kaggle://` or `hf://` handle,
-                or a local preset directory.
-            config_file: the tokenizer's config file inside the preset.
+            preset: an installed preset (`tiny_en`), a built-in preset name,
+                a `kaggle://` or `hf://` handle, or a local directory.
+            config_file: the tokenizer's config file inside a keras_hub preset.
             **kwargs: constructor arguments that override the preset's, such
                 as `sequence_length`.
         """
-        preset_dir = resolve_preset(preset, backbone_presets)
+        preset_dir = resolve_preset(preset)
+        hf_tokenizer = os.path.join(preset_dir, HF_TOKENIZER_FILE)
+        if _is_hf_tokenizer_json(hf_tokenizer):
+            # A transformers checkpoint or CTranslate2 model directory.
+            return cls.from_tokenizer_json(hf_tokenizer, **kwargs)
+        asset_dir = os.path.join(preset_dir, _asset_dir(config_file))
         config_path = os.path.join(preset_dir, config_file)
         config = read_serialized(config_path, cls)
         _check_config_file_name(config_path, config.get("config_file", config_file))
-        asset_dir = os.path.join(preset_dir, _asset_dir(config_file))
         assets = {
             "vocabulary": _existing_asset(asset_dir, VOCABULARY_FILE, preset),
             "merges": _existing_asset(asset_dir, MERGES_FILE, preset),
@@ -713,6 +717,15 @@ def _as_ids(row):
             f"label padding such as -100 with `pad_token_id` before decoding."
         )
     return ids
+
+
+def _is_hf_tokenizer_json(path):
+    """Whether `path` is Hugging Face's tokenizer.json (a `model` of the
+    tokens), not keras_hub's file of the same name (a Keras config)."""
+    if not os.path.isfile(path):
+        return False
+    data = read_json(path, error=PresetError)
+    return isinstance(data, dict) and "model" in data and "registered_name" not in data
 
 
 def _asset_dir(config_file):

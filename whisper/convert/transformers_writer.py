@@ -24,8 +24,10 @@ from whisper.json_io import write_json
 from whisper.json_io import write_text
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import PREVIOUS_TEXT_TOKEN
+from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.special_tokens import language_code
 from whisper.special_tokens import language_token
+from whisper.timestamp_rules import MAX_INITIAL_TIMESTAMP
 from whisper.whisper_tokenizer import HF_TOKENIZER_FILE
 
 
@@ -116,9 +118,12 @@ def _transformers_config(model):
 def _generation_config(model):
     """transformers' Whisper generation settings for `model`'s decoding.
 
-    The suppressed tokens are those `model` suppresses, so both decode alike.
-    `language` and `task` supersede the deprecated `forced_decoder_ids`,
-    which is left out.
+    The suppressed tokens are those `model` suppresses when it decodes with
+    timestamps, as in OpenAI's checkpoints on the hub: `generate` decodes our
+    tokens with `return_timestamps=True` or without (where `<|notimestamps|>`
+    keeps timestamps away), and the first timestamp is at most 1 s, OpenAI's
+    bound. `language` and `task` supersede the deprecated
+    `forced_decoder_ids`, which is left out.
     """
     start, end = _special_ids(model)
     settings = {
@@ -127,8 +132,9 @@ def _generation_config(model):
         "eos_token_id": end,
         "pad_token_id": end,
         "max_length": model.backbone.max_decoder_sequence_length,
-        "suppress_tokens": [int(i) for i in model.suppressed_token_ids()],
+        "suppress_tokens": [int(i) for i in model.suppressed_token_ids(_has_timestamps(model))],
         "begin_suppress_tokens": [int(i) for i in model.begin_suppressed_token_ids()],
+        "max_initial_timestamp_index": round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP),
     }
     tokenizer = model.tokenizer
     if tokenizer is None:
@@ -146,6 +152,11 @@ def _generation_config(model):
             # language names it knows.
             settings["language"] = language_token(language_code(model.language))
     return settings
+
+
+def _has_timestamps(model):
+    tokenizer = model.tokenizer
+    return tokenizer is not None and tokenizer.timestamp_begin_id < model.backbone.vocabulary_size
 
 
 def _tokenizer_config(model):
