@@ -45,12 +45,16 @@ def write_delimited(path, header, rows, delimiter):
     return str(path)
 
 
-def test_jsonl_relative_paths_resolve_against_the_manifest_dir(tmp_path, clips_dir, clips):
+def test_jsonl_relative_paths_resolve_against_the_manifest_dir(
+    tmp_path, clips_dir, clips, caplog
+):
     manifest = write_jsonl(
         tmp_path / "train.jsonl",
         [{"audio": f"clips/{name}", "text": text} for name, text in clips],
     )
-    source = ManifestSource(manifest)
+    with caplog.at_level(logging.WARNING, logger="data_pipelines.manifest_source"):
+        source = ManifestSource(manifest)
+    assert caplog.records == []  # A clean manifest: nothing to warn about.
     examples = list(source.examples())
     assert len(source) == len(examples) == len(clips)
     assert [e.path for e in examples] == [str(clips_dir / name) for name, _ in clips]
@@ -224,6 +228,8 @@ def test_jsonl_whose_rows_all_lack_the_text_column_is_fatal(tmp_path):
 def test_missing_or_empty_manifest_is_fatal(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.jsonl"):
         ManifestSource(tmp_path / "absent.jsonl")
+    with pytest.raises(IsADirectoryError, match="is a directory, not a manifest file"):
+        ManifestSource(tmp_path)
     with pytest.raises(ManifestError, match="it is empty"):
         ManifestSource(write_jsonl(tmp_path / "empty.jsonl", []), audio_column="audio")
 

@@ -184,6 +184,16 @@ def test_missing_inputs_are_refused_before_the_model_loads(write_speech, tmp_pat
     ]
 
 
+def test_a_preset_to_download_offline_is_one_line_before_anything_loads(write_speech, capsys):
+    code, out, err = run(capsys, "whisper_tiny_en", write_speech("a.wav", 1))
+
+    assert code == 2 and out == ""
+    [line] = err.splitlines()
+    assert line.startswith("error: cannot use model 'whisper_tiny_en': Preset 'kaggle://")
+    assert "downloads are disabled (WHISPER_KERAS_OFFLINE=1)" in line
+    assert "pass its local directory instead" in line
+
+
 def test_a_model_that_cannot_be_loaded_exits_2(tmp_path, write_speech, capsys):
     missing_model = tmp_path / "no_such_model"
 

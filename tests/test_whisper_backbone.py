@@ -184,7 +184,7 @@ def test_large_v3_turbo_parameter_count():
 def test_remote_presets_fail_offline_with_a_clear_message(handle):
     with pytest.raises(preset_handles.PresetDownloadError) as error:
         WhisperBackbone.from_preset(handle)
-    assert "local preset directory" in str(error.value)
+    assert "pass its local directory instead" in str(error.value)
     expected = WhisperBackbone.presets.get(handle, {}).get("kaggle_handle", handle)
     assert expected in str(error.value)
 

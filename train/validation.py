@@ -15,7 +15,8 @@ Each raises `ConfigError`; `one_line_errors(ConfigError, status=2)` turns
 it into one line on stderr and exit status 2, unless HYDRA_FULL_ERROR=1 asks
 for the traceback.
 Hydra's own errors (unknown keys, wrong types while composing) stay as Hydra
-prints them. This module imports neither Keras nor TensorFlow.
+prints them, with the same exit status (`train.__main__.command_line`). This
+module imports neither Keras nor TensorFlow.
 
 Example:
 

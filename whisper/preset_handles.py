@@ -41,8 +41,7 @@ REMOTE_PREFIXES = ("kaggle://", "hf://")
 PROBE_SECONDS = 3.0
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
 DOWNLOAD_ADVICE = (
-    "Download it on a machine with network access and pass the local preset "
-    "directory instead, e.g. from_preset('/path/to/preset')."
+    "Download it where there is network access and pass its local directory instead."
 )
 # A download's error is reported as one line of at most this many characters.
 MAX_REASON_CHARACTERS = 160
