@@ -45,9 +45,7 @@ def write_delimited(path, header, rows, delimiter):
     return str(path)
 
 
-def test_jsonl_relative_paths_resolve_against_the_manifest_dir(
-    tmp_path, clips_dir, clips, caplog
-):
+def test_jsonl_relative_paths_resolve_against_the_manifest_dir(tmp_path, clips_dir, clips, caplog):
     manifest = write_jsonl(
         tmp_path / "train.jsonl",
         [{"audio": f"clips/{name}", "text": text} for name, text in clips],

@@ -11,7 +11,7 @@ clips.
   fallback thresholds (the others are decoded again, as OpenAI's
   `transcribe` does). A silence floor that moved each window's start
   changed 16 of 40 such clips.
-- The real recordings in shared/real-speech (11 s and 127 s): the words of
+- The real recordings in tests/data/real_speech (11 s and 127 s): the words of
   faster-whisper's greedy decoding on the same CTranslate2 model, subtitles
   that independent parsers read, in order and within the recording, and no
   repeated text.
@@ -35,7 +35,7 @@ from whisper.transcribe import main
 
 pytestmark = pytest.mark.slow
 
-REAL_SPEECH = pathlib.Path(__file__).resolve().parents[2] / "shared" / "real-speech"
+REAL_SPEECH = pathlib.Path(__file__).resolve().parent / "data" / "real_speech"
 NUM_CLIPS = 24
 
 

@@ -40,9 +40,7 @@ REMOTE_PREFIXES = ("kaggle://", "hf://")
 # (then the host need not be reachable directly).
 PROBE_SECONDS = 3.0
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
-DOWNLOAD_ADVICE = (
-    "Download it where there is network access and pass its local directory instead."
-)
+DOWNLOAD_ADVICE = "Download it where there is network access and pass its local directory instead."
 # A download's error is reported as one line of at most this many characters.
 MAX_REASON_CHARACTERS = 160
 # The files of a Hugging Face repository that a preset can need: a keras_hub
