@@ -20,7 +20,6 @@ from data_pipelines.pipeline import build_dataset
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
-from train.choices import OFFLINE_TINY_EN
 from train.model import load_tokenizer
 from train.strategy import build_strategy
 from train.trainer import Trainer
@@ -54,7 +53,7 @@ class ClipSource(SpeechSource):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(OFFLINE_TINY_EN)
+    return load_tokenizer("tiny_en")
 
 
 def converter_for(clip_length_windows):

@@ -162,6 +162,7 @@ def assert_run_directory(run_dir, stdout):
     assert re.fullmatch("[0-9a-f]{40}", record["git_commit"])
     assert isinstance(record["git_dirty"], bool)
     assert record["skipped_examples"] == {}
+    assert "\nNo examples were skipped.\n" in stdout
     assert record["wer_after"] < record["wer_before"]
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert list((run_dir / "wandb").glob("offline-run-*"))

@@ -2,8 +2,8 @@
 
 The recipe, top to bottom: check the configuration, strategy, data sources
 and tokenizer, model and optimizer, resume, tracking, the loop (train,
-evaluate, checkpoint, stop on SIGTERM), export. Every piece is a small module
-of this package named after what it builds.
+evaluate, checkpoint, stop on SIGTERM or Ctrl-C), export. Every piece is a
+small module of this package named after what it builds.
 
     python -m train                                   # synthetic corpus, small model
     python -m train experiment=finetune_tiny_en      # OpenAI's tiny.en weights

@@ -107,6 +107,7 @@ class StopRequest:
             self._interrupts += 1
             if self._interrupts > 1:
                 _say("Second Ctrl-C: stopped at once, without a checkpoint.")
+                sys.stdout.flush()  # os._exit flushes nothing.
                 os._exit(INTERRUPTED_STATUS)
             _say(
                 "Ctrl-C: a checkpoint will be saved after the step in progress, then the run "

@@ -80,8 +80,8 @@ class LongFormTranscriber:
             dropped (`SpeechActivity`). Windows are placed the same either
             way.
         without_timestamps: decode text only: each window is one segment
-            (trimmed to its sound) and the next window follows it; faster
-            when the segments' times matter little.
+            and the next window follows it; faster when the segments' times
+            matter little.
         jit_compile: decode with XLA.
     """
 
