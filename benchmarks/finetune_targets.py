@@ -141,7 +141,6 @@ def held_out_scores(settings):
         "log_prob_threshold": None,
         "no_speech_threshold": None,
         "condition_on_previous_text": False,
-        "silence_threshold": None,
     }
     timed = LongFormTranscriber(model, **decoding)
     plain = LongFormTranscriber(model, without_timestamps=True, **decoding)

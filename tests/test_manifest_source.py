@@ -204,9 +204,10 @@ def test_header_without_the_text_column_is_fatal(tmp_path):
     with pytest.raises(
         ManifestError,
         match=r"no_text\.csv', line 1: the header has no column 'text' \(its columns: "
-        r"'path', 'sentence'\)\. Set `text_column`",
-    ):
+        r"'path', 'sentence'\); set text_column to one of them",
+    ) as error:
         ManifestSource(manifest)
+    assert error.value.argument == "text_column"
 
 
 def test_manifest_without_any_audio_column_is_fatal(tmp_path):

@@ -183,7 +183,7 @@ def test_readme_commands_are_the_ones_tested():
 README_COMMANDS = {
     "python -m train experiment=finetune_tiny_en",
     "python -m train +preset=whisper_base_en strategy=mirrored trainer.steps=5000",
-    "python -m train +preset=whisper_base_en model.load_weights=false debug=fast",
+    "python -m train +preset=whisper_tiny_en model.load_weights=false debug=fast",
     "python -m train data=manifest data.train.path=train.jsonl data.eval.path=dev.jsonl",
     "python -m train -m optimizer.learning_rate=1e-4,3e-4",
     "python -m train run_dir=outputs/train/2026-11-25_12-00-00",
@@ -207,14 +207,14 @@ def test_a_presets_architecture_trains_offline_in_a_debug_run_that_learns_at_onc
     # installed tokenizer. debug=fast logs to the console alone, and its
     # first update has a learning rate.
     completed = run_train(
-        "+preset=whisper_base_en",
+        "+preset=whisper_tiny_en",
         "model.load_weights=false",
         "debug=fast",
         f"run_dir={tmp_path}/run",
         f"hydra.run.dir={tmp_path}/hydra",
     )
     assert_trained(completed, tmp_path / "run")
-    assert "Whisper: 72,593,408 parameters, 6 encoder layers" in completed.stdout
+    assert "Whisper: 37,760,256 parameters, 4 encoder layers" in completed.stdout
     assert not (tmp_path / "run" / "wandb").exists()
     assert not (tmp_path / "run" / "tensorboard").exists()
     first_rate = re.search(r"^step 1/4 .*\| learning_rate (\S+) \|", completed.stdout, re.M)

@@ -19,9 +19,10 @@ from train.validation import validate
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 GROUP_FILES = sorted(CONFIGS.glob("*/*.yaml"))
-# Group options whose sources a user must point at their own data.
-USER_DATA = {"data/manifest": ("data.train.path", "data.eval.path"),
-             "data/hf_datasets": ("data.train.dataset", "data.eval.dataset")}  # fmt: skip
+# Group options whose sources a user must point at their own data: the keys,
+# and the data's name under tmp_path ("" for the directory itself).
+USER_DATA = {"data/manifest": (("data.train.path", "data.eval.path"), "clips.jsonl"),
+             "data/hf_datasets": (("data.train.dataset", "data.eval.dataset"), "")}  # fmt: skip
 
 
 def compose_config(*overrides):
@@ -50,8 +51,9 @@ def test_every_group_option_composes_validates_and_sets_every_field(path, monkey
     group, option = path.parent.name, path.stem
     # A multi-worker run is valid where a cluster is described.
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}}')
-    user_data = USER_DATA.get(f"{group}/{option}", ())
-    cfg = compose_config(f"{group}={option}", *(f"{key}={tmp_path}" for key in user_data))
+    user_data, name = USER_DATA.get(f"{group}/{option}", ((), ""))
+    (tmp_path / name).touch(exist_ok=True)
+    cfg = compose_config(f"{group}={option}", *(f"{key}={tmp_path / name}" for key in user_data))
     validate(cfg)
     assert not OmegaConf.missing_keys(cfg)
     if user_data:

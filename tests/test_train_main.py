@@ -88,8 +88,11 @@ def debug_run(tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("run"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WANDB_MODE", "offline")
-        first = run(compose_config("debug=fast", f"run_dir={run_dir}"))
-        resumed = run(compose_config("debug=fast", f"run_dir={run_dir}", "trainer.steps=6"))
+        # debug=fast logs to the console alone; this run checks every tracker.
+        first = run(compose_config("debug=fast", "tracker=default", f"run_dir={run_dir}"))
+        resumed = run(
+            compose_config("debug=fast", "tracker=default", f"run_dir={run_dir}", "trainer.steps=6")
+        )
     return run_dir, first, resumed
 
 

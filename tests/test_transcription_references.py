@@ -36,7 +36,7 @@ from whisper.transcribe import main
 pytestmark = pytest.mark.slow
 
 REAL_SPEECH = pathlib.Path(__file__).resolve().parent / "data" / "real_speech"
-NUM_CLIPS = 24
+NUM_CLIPS = 16
 
 
 @pytest.fixture(scope="module")
