@@ -100,6 +100,32 @@ def test_a_killed_worker_stops_the_job_naming_it_ctrl_c_saves_and_the_same_comma
     assert all(f"run_dir={run_dir}" in command for command in commands)
 
 
+def test_a_second_ctrl_c_to_the_launcher_kills_the_workers_at_once(tmp_path):
+    # Workers that ignore the first Ctrl-C passed on to them (as a training
+    # step in progress would, for minutes): the second one must not wait.
+    fake_python = tmp_path / "python"
+    fake_python.write_text("#!/bin/sh\ntrap '' INT\necho started\nexec sleep 600\n")
+    fake_python.chmod(0o755)
+    arguments = ("local", "--num-workers", "2", "--grace-period", "600")
+    with open(tmp_path / "launch.log", "w") as log:
+        launcher = start_launch(
+            *arguments, "--python", str(fake_python), "--run-dir", str(tmp_path / "run"), "--",
+            stdout=log,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while (tmp_path / "launch.log").read_text().count("started") < 2:
+            assert launcher.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        launcher.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        launcher.send_signal(signal.SIGINT)
+        status = launcher.wait(timeout=30)
+    output = (tmp_path / "launch.log").read_text()
+    assert status == 130, output
+    assert "Stopped every worker at once on a second SIGINT: no new checkpoint." in output
+    assert not worker_pids(launcher.pid)
+
+
 @pytest.mark.slow
 def test_a_hung_worker_ends_the_survivor_through_heartbeats_in_bounded_time(tmp_path):
     # No launcher: nothing stops the survivor but TensorFlow noticing that its
