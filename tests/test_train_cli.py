@@ -28,15 +28,15 @@ def split_clips(speech_clips):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("manifest_format", ["jsonl", "csv", "tsv"])
-def test_the_readme_manifest_command_trains_on_each_format(manifest_format, speech_clips, tmp_path):
+def test_the_readme_manifest_command_trains(speech_clips, tmp_path):
     # The README's command, run where the manifests are, with relative paths.
+    # CSV and TSV are read by the same source (tests/test_manifest_source.py).
     for split, clips in split_clips(speech_clips).items():
-        write_manifest(tmp_path / f"{split}.{manifest_format}", clips, manifest_format)
+        write_manifest(tmp_path / f"{split}.jsonl", clips, "jsonl")
     completed = run_train(
         "data=manifest",
-        f"data.train.path=train.{manifest_format}",
-        f"data.eval.path=dev.{manifest_format}",
+        "data.train.path=train.jsonl",
+        "data.eval.path=dev.jsonl",
         *FAST,
         "run_dir=run",
         cwd=tmp_path,
