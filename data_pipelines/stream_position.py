@@ -22,7 +22,7 @@ Example:
 
 ```python
 from data_pipelines.record_log import RecordLog
-from data_pipelines.stream_position import StreamPosition
+from data_pipelines.stream_position import StreamPosition, StreamState
 
 log = RecordLog()
 stream = StreamPosition(log)

@@ -36,7 +36,8 @@ builder = TargetBuilder(tokenizer, timestamps=True, without_timestamps_share=0.0
 example = SpeechExample(id="a", text="Hello.", path="a.wav", previous_text="Hi.",
                         segments=(Segment(0.0, 0.8, "Hello."),))
 target = builder.target(example, position=0)
-tokenizer.detokenize(target.ids[target.loss_start:][:2])  # '<|startoftranscript|><|0.00|>'
+target.ids[: target.loss_start]  # [50360, 15902, 13]: <|startofprev|> and " Hi."
+target.ids[target.loss_start :][:2]  # [50257, 50363]: <|startoftranscript|><|0.00|>
 ```
 """
 

@@ -1,11 +1,15 @@
-"""The code examples in README.md and in every docstring of the project run as written."""
+"""The code examples in README.md and in every docstring of the project run as
+written and give the values their comments claim."""
 
+import ast
 import importlib
 import inspect
+import math
 import pathlib
 import pkgutil
 import re
 
+import numpy as np
 import pytest
 
 import benchmarks
@@ -68,9 +72,129 @@ def in_scratch_directory(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("code", list(docstring_examples()))
 def test_docstring_example_runs(code, in_scratch_directory):
-    exec(compile(code, "<docstring example>", "exec"), {})
+    run_checking_claims(code, "<docstring example>")
 
 
 @pytest.mark.parametrize("code", readme_examples())
 def test_readme_example_runs(code, in_scratch_directory):
-    exec(compile(code, "<README example>", "exec"), {})
+    run_checking_claims(code, "<README example>")
+
+
+def run_checking_claims(code, filename):
+    """Runs an example; an expression (or a `print` of one) whose line ends
+    in `# VALUE` must give VALUE, a Python literal or a call such as
+    `dtype('int16')`, optionally followed by `: prose`. Comments that are
+    prose alone (`# prints the Job`) claim nothing checkable."""
+    lines = code.splitlines()
+    claims = ClaimChecks(lines)
+    tree = ast.fix_missing_locations(claims.visit(ast.parse(code)))
+    namespace = {CHECK_NAME: claims.check}
+    exec(compile(tree, filename, "exec"), namespace)
+    assert claims.checked == claims.found, "a claimed line never ran"
+
+
+CHECK_NAME = "__check_claim__"
+# Names a claim may call: NumPy's dtype, as NumPy prints it, and the
+# example's own classes (looked up where the example ran).
+CLAIM_CALLABLES = {"dtype": np.dtype}
+
+
+class ClaimChecks(ast.NodeTransformer):
+    """Wraps each claimed expression statement in a check of its value."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.found = self.checked = 0
+
+    def visit_Expr(self, node):
+        claim = claimed_expression(self.lines[node.end_lineno - 1])
+        if claim is None:
+            return node
+        value, printed = node.value, None
+        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "print":
+            # The printed value is the claim's subject; the comment may also
+            # be the printed text itself.
+            value, printed = value.args[0], self.lines[node.end_lineno - 1].split("  # ", 1)[1]
+        self.found += 1
+        arguments = [value, ast.Constant(claim), ast.Constant(printed)]
+        arguments.append(ast.Call(ast.Name("globals", ast.Load()), [], []))
+        check = ast.Call(ast.Name(CHECK_NAME, ast.Load()), arguments, [])
+        statements = [ast.Expr(check)] + ([node] if value is not node.value else [])
+        return [ast.copy_location(statement, node) for statement in statements]
+
+    def check(self, actual, claim, printed, namespace):
+        self.checked += 1
+        if printed is not None and str(actual) == printed:
+            return
+        expected = eval(claim, {**namespace, **CLAIM_CALLABLES})
+        assert same(actual, expected), f"{actual!r} where the example says {claim}"
+
+
+def claimed_expression(line):
+    """The checkable value a line's trailing comment claims, or None."""
+    if "  # " not in line:
+        return None
+    comment = line.split("  # ", 1)[1]
+    for cut in sorted(
+        {len(comment), *(m.start() for m in re.finditer(r":? ", comment))}, reverse=True
+    ):
+        text = comment[:cut]
+        try:
+            tree = ast.parse(text, mode="eval")
+        except SyntaxError:
+            continue
+        return text if is_value(tree.body) else None
+    return None
+
+
+def is_value(node):
+    """A literal, or calls of names with literal arguments; no Ellipsis."""
+    if isinstance(node, ast.Constant):
+        return node.value is not Ellipsis
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(map(is_value, node.elts))
+    if isinstance(node, ast.Dict):
+        return all(map(is_value, node.keys)) and all(map(is_value, node.values))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return is_value(node.operand)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+        return all(map(is_value, arguments))
+    return False
+
+
+def same(actual, expected):
+    """Equal, floats to six digits, any sequence (a shape, an array) as a tuple."""
+    if isinstance(expected, float):
+        return math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9)
+    if isinstance(expected, (tuple, list)):
+        actual = tuple(actual)
+        return len(actual) == len(expected) and all(map(same, actual, expected))
+    if isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(
+            same(actual[key], value) for key, value in expected.items()
+        )
+    return actual == expected
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = 2\nx  # 3",
+        "x = (0.5, 2)\nx  # (0.5, 3): the second is wrong",
+        "print('a b')  # 'a c'",
+        "import numpy as np\nnp.zeros(2, 'int16').dtype  # dtype('int32')",
+    ],
+)
+def test_a_wrong_claim_fails_the_example(code):
+    with pytest.raises(AssertionError, match="where the example says"):
+        run_checking_claims(code, "<claim>")
+
+
+def test_prose_comments_and_true_claims_pass():
+    code = (
+        "import numpy as np\nx = [1, 2]\nx  # the list, prose alone\n"
+        "x  # [1, 2]: both\nprint('ready.')  # ready.\n"
+        "np.zeros((2, 3)).shape  # (2, 3)\n{'a': 0.1 + 0.2}  # {'a': 0.3}\n"
+    )
+    run_checking_claims(code, "<claim>")

@@ -607,11 +607,17 @@ def rewrite_weights(checkpoint, change):
 
 
 def test_tied_head_copy_is_accepted(multilingual_checkpoint):
+    # A checkpoint that stores the head as a copy of the token embedding
+    # loads as the tied one does: the same weights, the same outputs.
+    tied = WhisperBackbone.from_preset(multilingual_checkpoint)
     rewrite_weights(
         multilingual_checkpoint,
         lambda t: t.update({"proj_out.weight": t["model.decoder.embed_tokens.weight"].copy()}),
     )
-    WhisperBackbone.from_preset(multilingual_checkpoint)
+    with_copy = WhisperBackbone.from_preset(multilingual_checkpoint)
+    assert len(with_copy.weights) == len(tied.weights)
+    for ours, theirs in zip(with_copy.weights, tied.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
 
 
 @pytest.mark.parametrize(

@@ -240,6 +240,20 @@ def test_tf_data_map_batches(make_waveform):
     assert max_difference(mapped, converter(batch)) < 1e-6
 
 
+def test_a_grain_pipeline_gets_numpy_features_as_from_keras_hub(keras_hub, make_waveform):
+    import grain
+
+    waveforms = [make_waveform("speech", 2.0, seed=s) for s in range(2)]
+    ours = grain.MapDataset.source(waveforms).map(WhisperAudioConverter())
+    theirs = grain.MapDataset.source(waveforms).map(keras_hub_converter(keras_hub))
+    for index in range(len(waveforms)):
+        assert type(ours[index]) is type(theirs[index]) is np.ndarray
+        assert ours[index].shape == (3000, 80)
+        assert max_difference(ours[index], theirs[index]) < 1e-4
+    # Outside Grain, the layer still gives TensorFlow tensors.
+    assert isinstance(WhisperAudioConverter()(waveforms[0]), tf.Tensor)
+
+
 @pytest.mark.parametrize("pad", [True, False])
 def test_tf_data_map_variable_length_waveforms(make_waveform, pad):
     lengths = [16000, 4321, 40000]

@@ -9,6 +9,7 @@ from whisper import preset_handles
 from whisper import preset_io
 from whisper.offline import OFFLINE_ENV
 from whisper.whisper_backbone import WhisperBackbone
+from whisper.whisper_encoder import sinusoid_table
 
 SMALL_CONFIG = {
     "vocabulary_size": 100,
@@ -106,6 +107,26 @@ def test_decoder_is_causal():
     a = model(inputs)["decoder_sequence_output"][0, :6]
     b = model(changed)["decoder_sequence_output"][0, :6]
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden_dim", [2, 3, 5])
+def test_the_narrowest_and_odd_widths_give_finite_outputs(hidden_dim):
+    # keras_hub's own test model (hidden 2, one head): its encoder positions
+    # are a stored table with no formula, so any width works there too.
+    model = WhisperBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=hidden_dim, intermediate_dim=4
+    )
+    outputs = model(random_inputs(vocabulary=10))
+    for name, value in outputs.items():
+        assert value.shape[-1] == hidden_dim and np.isfinite(np.asarray(value)).all(), name
+
+
+def test_encoder_positions_follow_openais_formula():
+    # Rates 10000 ** (-i / (channels / 2 - 1)): for 4 channels, 1 and 1e-4.
+    expected = [[0, 0, 1, 1], [np.sin(1), np.sin(1e-4), np.cos(1), np.cos(1e-4)]]
+    np.testing.assert_allclose(sinusoid_table(2, 4), expected, rtol=1e-6)
+    narrow = sinusoid_table(2, 3)  # one pair at rate 1, then zeros
+    np.testing.assert_allclose(narrow, [[0, 1, 0], [np.sin(1), np.cos(1), 0]], rtol=1e-6)
 
 
 def test_get_config_round_trip_gives_the_same_model():

@@ -160,6 +160,33 @@ def test_batch_matches_keras_hub_and_single_calls(english, english_oracle):
     assert english([]) == []
 
 
+def test_maps_over_a_dataset_of_strings_as_keras_hubs_does(english, english_oracle):
+    # keras_hub's recipe, `ds.map(tokenizer)`: ids of keras_hub's shapes
+    # (a vector per string, a ragged batch per batch; its own graph path
+    # needs tensorflow-text, so its eager ids are the reference).
+    texts = PARITY_TEXTS[:4] + [""]
+    expected = keras_hub_ids(english_oracle, texts)
+    dataset = tf.data.Dataset.from_tensor_slices(texts)
+    one_by_one = dataset.map(english)
+    assert one_by_one.element_spec == tf.TensorSpec([None], tf.int32)
+    assert [ids.tolist() for ids in one_by_one.as_numpy_iterator()] == expected
+    batched = dataset.batch(3).map(english)
+    assert batched.element_spec == tf.RaggedTensorSpec([None, None], tf.int32, 1, tf.int64)
+    assert [row for batch in batched for row in batch.to_list()] == expected
+
+
+def test_maps_to_dense_ids_of_the_sequence_length(english_keras_hub_assets):
+    tokenizer = WhisperTokenizer(**english_keras_hub_assets, sequence_length=4, dtype="int64")
+    dataset = tf.data.Dataset.from_tensor_slices(["Hi", "The quick brown fox jumps"])
+    expected = [[17250, 50256, 50256, 50256], [464, 2068, 7586, 21831]]
+    assert dataset.map(tokenizer).element_spec == tf.TensorSpec([4], tf.int64)
+    assert [ids.tolist() for ids in dataset.map(tokenizer).as_numpy_iterator()] == expected
+    (batch,) = dataset.batch(2).map(tokenizer).as_numpy_iterator()
+    assert batch.tolist() == expected
+    with pytest.raises(ValueError, match=r"scalar or 1-D string tensor, got shape \(None, None\)"):
+        dataset.batch(2).batch(1).map(tokenizer)
+
+
 @pytest.mark.parametrize("text", PARITY_TEXTS[::3] + ["x <|transcribe|> y"])
 def test_multilingual_ids_match_keras_hub(multilingual, multilingual_oracle, text):
     assert multilingual(text) == keras_hub_ids(multilingual_oracle, text)

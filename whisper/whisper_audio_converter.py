@@ -1,6 +1,7 @@
 """Whisper's log-mel spectrogram features, computed with TensorFlow ops."""
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -27,6 +28,10 @@ ALL_SILENT_VALUE = (np.log10(POWER_FLOOR) + 4.0) / 4.0
 # Extension keys of ours that keras_hub's converter does not know, with the
 # values that make us behave exactly like keras_hub.
 EXTENSION_DEFAULTS = {"pad_to_max_audio_length": True}
+# Where Grain's pipeline code lives: a call from there runs in its workers.
+GRAIN_PIPELINE_CODE = tuple(
+    os.path.join("grain", "_src", "python", part) for part in ("dataset", "data_loader")
+)
 
 
 @keras.saving.register_keras_serializable(package="whisper")
@@ -45,9 +50,10 @@ class WhisperAudioConverter(keras.layers.Layer):
 
     The layer runs TensorFlow ops on TensorFlow tensors whatever the Keras
     backend is, so it can be mapped over a `tf.data.Dataset`, traced in a
-    `tf.function` (XLA included) or called eagerly. It always returns a
-    float32 `tf.Tensor`, whatever the layer's dtype policy: the FFT needs full
-    precision and the backbone casts its inputs itself.
+    `tf.function` (XLA included) or called eagerly. It returns float32
+    features, whatever the layer's dtype policy (the FFT needs full precision
+    and the backbone casts its inputs itself): a `tf.Tensor`, or a NumPy
+    array when a Grain pipeline calls it, as keras_hub's converters do.
 
     Input is one waveform of shape `(samples,)`, giving `(frames, num_mels)`,
     or a batch of shape `(batch, samples)` or a ragged batch, giving
@@ -108,6 +114,12 @@ class WhisperAudioConverter(keras.layers.Layer):
     # Inside a tf.data pipeline, one waveform per element.
     dataset = tf.data.Dataset.from_tensor_slices(batch).map(converter)
     assert dataset.element_spec.shape == (3000, 80)
+
+    # Inside a Grain pipeline, NumPy arrays, as keras_hub's converter gives.
+    import grain
+
+    features = grain.MapDataset.source(list(batch)).map(converter)
+    assert isinstance(features[0], np.ndarray) and features[0].shape == (3000, 80)
     ```
     """
 
@@ -147,6 +159,10 @@ class WhisperAudioConverter(keras.layers.Layer):
         features = self._log_mel_spectrogram(audio)[:, :num_frames, :]
         if single_waveform:
             features = tf.squeeze(features, axis=0)
+        if tf.executing_eagerly() and _called_from_grain():
+            # Grain pickles each element between processes; keras_hub's
+            # converters give it NumPy there too.
+            return features.numpy()
         return features
 
     def _num_frames(self, num_input_samples):
@@ -296,6 +312,18 @@ def silence_value(features):
 
 def periodic_hann_window(length, dtype=tf.float32):
     return tf.signal.hann_window(length, periodic=True, dtype=dtype)
+
+
+def _called_from_grain():
+    """Whether a Grain dataset or data loader is on the calling stack."""
+    if "grain" not in sys.modules:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in GRAIN_PIPELINE_CODE):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _clamp_below_example_max(log_mel):

@@ -10,11 +10,17 @@ from whisper.whisper_transformer_stack import WhisperTransformerStack
 
 
 def sinusoid_table(length, channels):
-    """OpenAI's fixed encoder positions: sines then cosines, log-spaced rates."""
+    """OpenAI's fixed encoder positions: sines then cosines, log-spaced rates.
+
+    OpenAI defines the table for even widths of at least 4. Narrower and odd
+    widths, which only tests and toy models use, stay finite: one rate when
+    there is one pair, and a last column of zeros when the width is odd.
+    """
     half = channels // 2
-    rates = np.exp(-np.log(10000.0) / (half - 1) * np.arange(half))
+    rates = np.exp(-np.log(10000.0) / max(half - 1, 1) * np.arange(half))
     angles = np.arange(length)[:, None] * rates[None, :]
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype("float32")
+    odd_column = np.zeros((length, channels - 2 * half))
+    return np.concatenate([np.sin(angles), np.cos(angles), odd_column], axis=1).astype("float32")
 
 
 class WhisperEncoder(WhisperTransformerStack):

@@ -114,6 +114,10 @@ class WhisperTokenizer:
     [8, 9]
     >>> tokenizer(["hello", "hello<|endoftext|>"])
     [[8], [8, 10]]
+    >>> import tensorflow as tf
+    >>> texts = tf.data.Dataset.from_tensor_slices(["hello", "hello hello"])
+    >>> [ids.numpy().tolist() for ids in texts.map(tokenizer)]
+    [[8], [8, 9]]
     >>> tokenizer.training_target_ids("hello")
     [11, 14, 9, 10]
     >>> tokenizer.detokenize([11, 14, 9, 10, 10])
@@ -425,7 +429,17 @@ class WhisperTokenizer:
 
         `inputs` is a string, bytes (UTF-8), or a list, tuple or 1-D array of
         them. With `sequence_length` set, sequences are truncated or padded.
+
+        Inside `tf.data.Dataset.map` or a `tf.function`, where strings are
+        symbolic tensors, ids come back as tensors of `dtype`, as keras_hub's
+        tokenizer gives them: a 1-D tensor for a scalar string; for a 1-D
+        batch, a `tf.RaggedTensor`, or a dense `(batch, sequence_length)`
+        tensor when `sequence_length` is set. The encoding itself runs in
+        Python (`tf.py_function`), so input pipelines at scale tokenize once
+        ahead of training rather than in every epoch's map.
         """
+        if _is_symbolic_tensor(inputs):
+            return self._tokenize_in_graph(inputs)
         texts, batched = _as_text_batch(inputs)
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         ids = [self._fit_to_sequence_length(e.ids) for e in encodings]
@@ -433,6 +447,29 @@ class WhisperTokenizer:
 
     def __call__(self, inputs):
         return self.tokenize(inputs)
+
+    def _tokenize_in_graph(self, strings):
+        import tensorflow as tf  # Only reached with TensorFlow's own tensors.
+
+        rank = strings.shape.rank
+        if rank not in (0, 1):
+            raise ValueError(f"Expected a scalar or 1-D string tensor, got shape {strings.shape}.")
+        dtype = tf.as_dtype(self.dtype)
+
+        def encode(flat_strings):
+            rows = self.tokenize(flat_strings.numpy().tolist())
+            values = np.array([i for row in rows for i in row], dtype.as_numpy_dtype)
+            return values, np.array([len(row) for row in rows], np.int64)
+
+        values, lengths = tf.py_function(
+            encode, [tf.reshape(strings, [-1])], Tout=[dtype, tf.int64]
+        )
+        values.set_shape([None])
+        if rank == 0:
+            return tf.ensure_shape(values, [self.sequence_length])
+        if self.sequence_length is not None:
+            return tf.reshape(values, [-1, self.sequence_length])
+        return tf.RaggedTensor.from_row_lengths(values, tf.ensure_shape(lengths, [None]))
 
     def _fit_to_sequence_length(self, ids):
         if self.sequence_length is None:
@@ -655,6 +692,15 @@ def _integer_dtype_name(dtype):
             f"of {list(INTEGER_DTYPES)}."
         )
     return dtype
+
+
+def _is_symbolic_tensor(inputs):
+    """Whether `inputs` is a TensorFlow tensor with no value yet (in a graph)."""
+    if not type(inputs).__module__.startswith("tensorflow"):
+        return False
+    import tensorflow as tf
+
+    return tf.is_symbolic_tensor(inputs)
 
 
 def _as_text_batch(inputs):
