@@ -49,9 +49,6 @@ from benchmarks import peer_process
 from benchmarks import report
 from benchmarks.whisper_flops import training_flop_per_example
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The data group `python -m train data=manifest` reads.
-MANIFEST_DATA_CONFIG = os.path.join(REPOSITORY, "configs", "data", "manifest.yaml")
 # Sentences per clip: 1 to 6 make clips of about 2 to 17 s, 10 s on average
 # (64 clips), near LibriSpeech's 12 s.
 SENTENCES_PER_CLIP = (1, 6)
@@ -222,9 +219,10 @@ def single_core_options():
 
 
 def manifest_data_config():
-    from omegaconf import OmegaConf
+    """The data settings `python -m train data=manifest` runs with."""
+    from train.config import compose_train_config
 
-    return OmegaConf.load(MANIFEST_DATA_CONFIG)
+    return compose_train_config("data=manifest").data
 
 
 def training_dataset(source, tokenizer, converter, batch_size, *, features_in_step):
@@ -244,6 +242,7 @@ def training_dataset(source, tokenizer, converter, batch_size, *, features_in_st
         min_audio_seconds=config.min_audio_seconds,
         max_audio_seconds=config.max_audio_seconds,
         max_label_tokens=config.max_label_tokens,
+        label_padding_multiple=config.label_padding_multiple,
         clip_length_windows=config.clip_length_windows,
         spec_augment=config.spec_augment,
         features_in_step=features_in_step,

@@ -38,7 +38,6 @@ from benchmarks.report import add_output_argument
 from benchmarks.report import print_table
 from benchmarks.report import write_results
 
-CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 # Each mode sets every windowing option, whatever the experiment's defaults.
 MODES = {
     "padded_30s": ["data.clip_length_windows=false", "data.min_window_seconds=0"],
@@ -157,14 +156,13 @@ def calibrate(mode, settings):
 def utterances_per_packed_window(settings):
     """Mean utterances in a packed training window, over 16 batches of the
     synthetic corpus's training pipeline (the other modes hold one)."""
-    from omegaconf import OmegaConf
-
     from data_pipelines.pipeline import build_dataset
     from data_pipelines.record_log import RecordLog
     from data_pipelines.source_factory import build_source
+    from train.config import compose_train_config
     from train.model import load_tokenizer
 
-    data = OmegaConf.load(CONFIGS / "data" / "synthetic.yaml")
+    data = compose_train_config("data=synthetic").data
     tokenizer = load_tokenizer(settings["pretrained"])
     dataset = build_dataset(
         build_source(data.source, **data.train),
@@ -172,6 +170,7 @@ def utterances_per_packed_window(settings):
         _converter(),
         batch_size=settings["batch_size"],
         max_label_tokens=data.max_label_tokens,
+        label_padding_multiple=data.label_padding_multiple,
         packing=True,
         record_log=RecordLog(),
     )
@@ -184,15 +183,14 @@ def utterances_per_packed_window(settings):
 
 def held_out_wer(settings):
     """The held-out WER of the preset `settings["model"]`, greedy, 30 s windows."""
-    from omegaconf import OmegaConf
-
     from data_pipelines.pipeline import build_eval_examples
     from data_pipelines.source_factory import build_source
+    from train.config import compose_train_config
     from train.evaluate import evaluate
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
-    data = OmegaConf.load(CONFIGS / "data" / "synthetic.yaml")
-    trainer = OmegaConf.load(CONFIGS / "trainer" / "default.yaml")
+    config = compose_train_config("data=synthetic")
+    data, trainer = config.data, config.trainer
     model = WhisperAudioToText.from_preset(settings["model"])
     examples = build_eval_examples(
         build_source(data.source, **data.eval),

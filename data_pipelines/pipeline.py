@@ -67,7 +67,8 @@ features and token rows vary in length between batches (a few shapes, each
 compiled once by XLA), so the replicas of one step may see different
 shapes: fine for mirrored strategies, whose replicas run their own
 programs, but TPU replicas share one program: there use 30 s features and
-`label_padding_multiple=max_label_tokens`, which fix every shape.
+`label_padding_multiple=max_label_tokens` (`data.clip_length_windows=false
+data.label_padding_multiple=448` in `python -m train`), which fix every shape.
 
 Example:
 

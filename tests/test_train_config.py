@@ -4,8 +4,6 @@ import dataclasses
 import pathlib
 
 import pytest
-from hydra import compose
-from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
 import train.__main__  # noqa: F401  (registers the schema and the presets)
@@ -13,6 +11,7 @@ from data_pipelines.source_factory import SOURCE_KINDS
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
+from train.config import compose_train_config
 from train.validation import ConfigError
 from train.validation import validate
 
@@ -25,14 +24,20 @@ USER_DATA = {"data/manifest": (("data.train.path", "data.eval.path"), "clips.jso
              "data/hf_datasets": (("data.train.dataset", "data.eval.dataset"), "")}  # fmt: skip
 
 
-def compose_config(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
-
-
-@pytest.mark.parametrize("path", [CONFIGS / "train.yaml", *GROUP_FILES], ids=str)
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=str)
 def test_every_config_file_is_yaml_that_parses(path):
     assert OmegaConf.is_dict(OmegaConf.load(path))
+
+
+@pytest.mark.parametrize("group", ["data", "model"])
+def test_a_groups_options_share_its_common_block_and_copy_none_of_it(group):
+    (common,) = (CONFIGS / group / "common").glob("*.yaml")
+    shared = OmegaConf.load(common)
+    for path in (CONFIGS / group).glob("*.yaml"):
+        option = OmegaConf.load(path)
+        assert f"common/{common.stem}@_here_" in option.defaults, path.name
+        copied = [key for key in option if key in shared and option[key] == shared[key]]
+        assert copied == [], f"{path.name} restates {copied} of {common.name}"
 
 
 def test_the_schema_states_types_and_no_values():
@@ -53,12 +58,14 @@ def test_every_group_option_composes_validates_and_sets_every_field(path, monkey
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}}')
     user_data, name = USER_DATA.get(f"{group}/{option}", ((), ""))
     (tmp_path / name).touch(exist_ok=True)
-    cfg = compose_config(f"{group}={option}", *(f"{key}={tmp_path / name}" for key in user_data))
+    cfg = compose_train_config(
+        f"{group}={option}", *(f"{key}={tmp_path / name}" for key in user_data)
+    )
     validate(cfg)
     assert not OmegaConf.missing_keys(cfg)
     if user_data:
         with pytest.raises(ConfigError, match=f"^Config key {user_data[0]} has no value"):
-            validate(compose_config(f"{group}={option}"))
+            validate(compose_train_config(f"{group}={option}"))
 
 
 def test_allowed_kinds_are_the_modules_and_each_has_its_group_option():
@@ -69,7 +76,7 @@ def test_allowed_kinds_are_the_modules_and_each_has_its_group_option():
 
 
 def test_a_preset_without_its_weights_is_its_architecture():
-    cfg = compose_config(
+    cfg = compose_train_config(
         "+preset=whisper_base_en", "model.load_weights=false", "model.tokenizer=tiny_en"
     )
     validate(cfg)
@@ -86,4 +93,4 @@ def test_a_preset_without_its_weights_is_its_architecture():
 )
 def test_a_model_is_a_preset_or_an_architecture(overrides, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
-        validate(compose_config(*overrides))
+        validate(compose_train_config(*overrides))

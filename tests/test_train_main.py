@@ -9,24 +9,16 @@ import re
 
 import pytest
 import tensorflow as tf
-from hydra import compose
-from hydra import initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from train.__main__ import run
+from train.config import compose_train_config
 from train.data import build_sources
 from train.validation import validate
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
 from whisper import preset_handles
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def compose_config(*overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("preset", sorted(WhisperBackbone.presets))
@@ -35,14 +27,16 @@ def test_every_builtin_preset_composes(preset, monkeypatch):
     # preset is allowed.
     monkeypatch.delenv("WHISPER_KERAS_OFFLINE")
     monkeypatch.setattr(preset_handles, "_reachable", lambda endpoint: True)
-    cfg = compose_config(f"+preset={preset}")
+    cfg = compose_train_config(f"+preset={preset}")
     validate(cfg)
     assert cfg.model.preset == preset and cfg.model.load_weights is True
     assert cfg.model.architecture is None
 
 
 def test_named_experiment_and_groups_compose():
-    cfg = compose_config("experiment=finetune_tiny_en", "strategy=mirrored", "schedule=cosine")
+    cfg = compose_train_config(
+        "experiment=finetune_tiny_en", "strategy=mirrored", "schedule=cosine"
+    )
     validate(cfg)
     assert cfg.model.preset == "tiny_en"
     assert cfg.data.clip_length_windows is True and cfg.data.min_window_seconds == 10
@@ -51,18 +45,18 @@ def test_named_experiment_and_groups_compose():
 
 def test_a_misspelled_key_fails_naming_it():
     with pytest.raises(ConfigCompositionException) as error:
-        compose_config("trainer.stepz=3")
+        compose_train_config("trainer.stepz=3")
     assert "Key 'stepz' not in 'TrainerConfig'" in str(error.value.__cause__)
 
 
 def test_a_key_forced_in_with_plus_fails_validation():
     with pytest.raises(ValueError, match="trainer.stepz"):
-        validate(compose_config("+trainer.stepz=3"))
+        validate(compose_train_config("+trainer.stepz=3"))
 
 
 def test_a_value_of_the_wrong_type_fails_naming_it():
     with pytest.raises(ConfigCompositionException) as error:
-        compose_config("trainer.steps=many")
+        compose_train_config("trainer.steps=many")
     assert isinstance(error.value.__cause__, ValidationError)
     assert "steps" in str(error.value.__cause__)
 
@@ -73,13 +67,14 @@ def test_a_value_of_the_wrong_type_fails_naming_it():
         ("strategy.kind=gpu", "strategy.kind"),
         ("trainer.steps=0", "trainer.steps"),
         ("data.source=s3", "data.source"),
+        ("data.label_padding_multiple=0", "data.label_padding_multiple"),
         ("tracker.backends=[console,mlflow]", "tracker.backends"),
         ("trainer.gradient_accumulation_steps=3", "trainer.global_batch_size"),
     ],
 )
 def test_disallowed_values_fail_naming_the_key(override, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
-        validate(compose_config(override))
+        validate(compose_train_config(override))
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +84,11 @@ def debug_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WANDB_MODE", "offline")
         # debug=fast logs to the console alone; this run checks every tracker.
-        first = run(compose_config("debug=fast", "tracker=default", f"run_dir={run_dir}"))
+        first = run(compose_train_config("debug=fast", "tracker=default", f"run_dir={run_dir}"))
         resumed = run(
-            compose_config("debug=fast", "tracker=default", f"run_dir={run_dir}", "trainer.steps=6")
+            compose_train_config(
+                "debug=fast", "tracker=default", f"run_dir={run_dir}", "trainer.steps=6"
+            )
         )
     return run_dir, first, resumed
 
@@ -133,7 +130,7 @@ def test_a_preset_without_weights_builds_its_architecture_offline():
     from train.model import build_model
     from train.model import load_tokenizer
 
-    cfg = compose_config(
+    cfg = compose_train_config(
         "+preset=whisper_tiny_en", "model.load_weights=false", "model.tokenizer=tiny_en"
     )
     validate(cfg)
@@ -152,12 +149,12 @@ def test_manifest_columns_are_config_keys_and_a_wrong_one_names_its_key(tmp_path
     paths = [f"data.train.path={manifest}", f"data.eval.path={manifest}"]
     columns = ["data.train.audio_column=wav", "data.eval.audio_column=wav"]
     texts = ["data.train.text_column=words", "data.eval.text_column=words"]
-    cfg = compose_config("data=manifest", *paths, *columns, *texts)
+    cfg = compose_train_config("data=manifest", *paths, *columns, *texts)
     validate(cfg)
     sources = build_sources(cfg.data)
     assert [example.text for example in sources.train.examples()] == ["hello"]
 
-    cfg = compose_config("data=manifest", *paths, *texts)
+    cfg = compose_train_config("data=manifest", *paths, *texts)
     with pytest.raises(ValueError) as error:
         build_sources(cfg.data)
     message = str(error.value)

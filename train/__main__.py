@@ -20,6 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from train.config import CONFIG_DIR
 from train.config import register_schema
 from train.preemption import INTERRUPTED_STATUS
 from train.preemption import StopRequest
@@ -49,7 +50,7 @@ CONFIG_ERROR_STATUS = 2
 _task = types.SimpleNamespace(started=False)
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg):
     _task.started = True
     with (

@@ -13,11 +13,16 @@ so a bad configuration fails in about a second.
 `register_schema` also registers one `preset` group option per built-in
 preset (`+preset=whisper_base_en`), made from the preset registry: the
 preset's architecture and, unless `model.load_weights=false`, its weights.
+`compose_train_config` gives the config a command line would run with, for
+benchmarks and tests that build parts of a run.
 """
 
 import dataclasses
+import os
 from typing import Any
 
+from hydra import compose
+from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 
 from whisper.special_tokens import ENGLISH
@@ -73,6 +78,8 @@ class DataConfig:
     min_audio_seconds: float
     max_audio_seconds: float
     max_label_tokens: int
+    # Token rows are padded to a multiple of this (fewer shapes to compile).
+    label_padding_multiple: int
     clip_length_windows: bool
     # With clip_length_windows: the shortest window, however short the clip.
     min_window_seconds: float
@@ -154,6 +161,17 @@ class TrainConfig:
     seed: int
     # Free-form notes a named experiment carries into the tracked config.
     notes: Any
+
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def compose_train_config(*overrides):
+    """The configuration of `python -m train OVERRIDES`, composed (group
+    defaults lists included) but not validated, without starting a run."""
+    register_schema()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
 
 
 def register_schema():

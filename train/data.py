@@ -140,6 +140,7 @@ def build_run_data(
             min_audio_seconds=data_config.min_audio_seconds,
             max_audio_seconds=data_config.max_audio_seconds,
             max_label_tokens=data_config.max_label_tokens,
+            label_padding_multiple=data_config.label_padding_multiple,
             clip_length_windows=data_config.clip_length_windows,
             min_window_seconds=data_config.min_window_seconds,
             packing=data_config.packing,

@@ -119,6 +119,7 @@ RANGES = {
     "data.max_audio_seconds": POSITIVE,
     "data.min_window_seconds": NON_NEGATIVE,
     "data.max_label_tokens": POSITIVE,
+    "data.label_padding_multiple": POSITIVE,
     "data.shuffle_buffer": NON_NEGATIVE,
     "data.without_timestamps_share": UNIT_INTERVAL,
     "data.previous_text_probability": UNIT_INTERVAL,
