@@ -42,6 +42,8 @@ import math
 
 import tensorflow as tf
 
+from data_pipelines.window_lengths import CLIP_PADDING_SECONDS
+
 # The model's input key for log-mel features, and the pipeline's for the
 # padded waveforms the training step turns into them.
 ENCODER_FEATURES = "encoder_features"
@@ -81,7 +83,7 @@ class Featurizer:
         max_audio_seconds,
         clip_length_windows=False,
         bucket_boundaries=None,
-        audio_padding_multiple_seconds=2.0,
+        audio_padding_multiple_seconds=CLIP_PADDING_SECONDS,
         min_window_seconds=0.0,
     ):
         self.audio_converter = audio_converter

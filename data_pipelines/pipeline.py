@@ -116,6 +116,7 @@ from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.spec_augment import SpecAugment
 from data_pipelines.speech_source import check_shard
 from data_pipelines.target_builder import TargetBuilder
+from data_pipelines.window_lengths import CLIP_PADDING_SECONDS
 from data_pipelines.window_packer import WindowPacker
 from whisper.whisper_audio_to_text import IGNORED_TARGET_ID
 
@@ -147,7 +148,7 @@ def build_dataset(
     max_label_tokens=448,
     clip_length_windows=False,
     bucket_boundaries=None,
-    audio_padding_multiple_seconds=2.0,
+    audio_padding_multiple_seconds=CLIP_PADDING_SECONDS,
     min_window_seconds=0.0,
     packing=False,
     label_padding_multiple=64,

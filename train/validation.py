@@ -44,6 +44,7 @@ from omegaconf.errors import ConfigKeyError
 from omegaconf.errors import ValidationError
 
 from data_pipelines.source_factory import SOURCE_KINDS
+from data_pipelines.window_lengths import longest_clip_window_frames
 from train.choices import DTYPE_POLICIES
 from train.choices import LORA_TARGETS
 from train.choices import REMATERIALIZATION_MODES
@@ -73,8 +74,6 @@ LOCAL_COPY = (
     "/path/to/preset, a local copy (a keras_hub preset, transformers or CTranslate2 directory)"
 )
 
-# Clip-length features are padded to a multiple of this many frames (2 s).
-CLIP_PADDING_FRAMES = 200
 FRAMES_PER_SECOND = 100
 
 
@@ -556,8 +555,7 @@ def _check_sequence_lengths(cfg, architecture, require):
 def _frames_needed(data):
     if not data.clip_length_windows:
         return WINDOW_FRAMES
-    frames = data.max_audio_seconds * FRAMES_PER_SECOND
-    return int(-(-frames // CLIP_PADDING_FRAMES) * CLIP_PADDING_FRAMES)
+    return longest_clip_window_frames(data.max_audio_seconds, FRAMES_PER_SECOND)
 
 
 def _check_data(cfg):
