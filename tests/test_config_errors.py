@@ -1,15 +1,23 @@
-"""Bad configurations on the command line: one line on stderr, no traceback, no model.
+"""Bad configurations on the command line: one line on stderr, exit status 2,
+no traceback, no model.
 
-Each case is the real `python -m train` process with one bad value. The
-first group fails in validation, before TensorFlow is imported; the second
-needs the strategy or the tokenizer, and fails before the model is built.
+The first group fails in validation, before TensorFlow is imported. Its
+cases run `python -m train`'s entry point in this process (its promise is
+the line and the status), each with the run itself replaced by a failure, so
+that a case validation let through fails; real processes check each way
+out once: validation with TensorFlow unimportable, Hydra's own errors, and
+the second group, which needs the strategy or the tokenizer and fails
+before the model is built.
 """
 
 import json
+import sys
 
 import pytest
 import train_cli
 from train_cli import MODEL_BUILT
+
+import train.__main__ as train_entry_point
 
 BEFORE_TENSORFLOW = [
     (["optimizer.beta_1=1.5"], "optimizer.beta_1"),
@@ -157,14 +165,41 @@ def assert_one_line_error(completed, key, tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def run_entry_point(overrides, tmp_path, monkeypatch, capfd, **environment):
+    """`python -m train overrides...` in this process, with `environment`, up
+    to the run, which must not start: (exit status, stdout, stderr)."""
+    monkeypatch.setenv("WHISPER_KERAS_OFFLINE", "1")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(train_cli.ROOT)  # where the real processes run
+    arguments = ["tracker=console", f"run_dir={tmp_path}/run", *overrides]
+    monkeypatch.setattr(sys, "argv", ["train", *arguments, f"hydra.run.dir={tmp_path}/hydra"])
+    monkeypatch.setattr(train_entry_point._task, "started", False)
+
+    def run(cfg):
+        raise AssertionError("the configuration passed validation")
+
+    monkeypatch.setattr(train_entry_point, "run", run)
+    with pytest.raises(SystemExit) as exit:
+        train_entry_point.command_line()
+    return exit.value.code, *capfd.readouterr()
+
+
 @pytest.mark.parametrize(
     "overrides, key", BEFORE_TENSORFLOW, ids=[" ".join(case[0]) for case in BEFORE_TENSORFLOW]
 )
-def test_a_bad_value_fails_before_tensorflow_in_one_line(
-    overrides, key, tmp_path, without_tensorflow
-):
-    completed = run_train(overrides, tmp_path, PYTHONPATH=without_tensorflow)
-    assert_one_line_error(completed, key, tmp_path)
+def test_a_bad_value_fails_validation_in_one_line(overrides, key, tmp_path, monkeypatch, capfd):
+    status, stdout, stderr = run_entry_point(overrides, tmp_path, monkeypatch, capfd)
+    assert status == 2, stdout[-2000:] + stderr[-3000:]
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and key in lines[0], stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_validation_fails_before_tensorflow_in_a_real_process(tmp_path, without_tensorflow):
+    completed = run_train(["optimizer.beta_1=1.5"], tmp_path, PYTHONPATH=without_tensorflow)
+    assert_one_line_error(completed, "optimizer.beta_1", tmp_path)
 
 
 def test_tensorflow_blocked_is_what_a_valid_config_runs_into(tmp_path, without_tensorflow):
@@ -183,15 +218,17 @@ def test_a_bad_value_fails_before_the_model_in_one_line(overrides, key, tmp_path
     assert_one_line_error(completed, key, tmp_path)
 
 
-def test_the_line_names_the_value_and_what_is_allowed(tmp_path):
-    line = run_train(["optimizer.beta_1=1.5"], tmp_path).stderr.strip()
+def test_the_line_names_the_value_and_what_is_allowed(tmp_path, monkeypatch, capfd):
+    line = run_entry_point(["optimizer.beta_1=1.5"], tmp_path, monkeypatch, capfd)[2].strip()
     assert line == (
         "Error: Config value optimizer.beta_1=1.5 is not allowed: use a number in [0, 1)."
     )
 
 
-def test_offline_the_preset_error_says_which_override_takes_a_local_directory(tmp_path):
-    line = run_train(["+preset=whisper_base_en"], tmp_path).stderr.strip()
+def test_offline_the_preset_error_says_which_override_takes_a_local_directory(
+    tmp_path, monkeypatch, capfd
+):
+    line = run_entry_point(["+preset=whisper_base_en"], tmp_path, monkeypatch, capfd)[2].strip()
     assert "downloads are disabled (WHISPER_KERAS_OFFLINE=1)" in line
     assert "pass model.preset=/path/to/preset" in line
     assert "or model.load_weights=false for its architecture" in line
@@ -235,22 +272,34 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
     assert "Traceback" in completed.stderr and "ConfigError" in completed.stderr
 
 
-def test_hydra_reports_unknown_keys_and_wrong_types_itself_with_status_2(tmp_path):
-    for override, key in (("trainer.stepz=3", "stepz"), ("trainer.steps=many", "steps")):
-        completed = run_train([override], tmp_path)
-        assert completed.returncode == 2
-        assert key in completed.stderr and "Traceback" not in completed.stderr
-        assert "HYDRA_FULL_ERROR=1" in completed.stderr
+@pytest.mark.parametrize(
+    "override, key", [("trainer.stepz=3", "stepz"), ("trainer.steps=many", "steps")]
+)
+def test_hydra_reports_unknown_keys_and_wrong_types_itself_with_status_2(
+    override, key, tmp_path, monkeypatch, capfd
+):
+    status, _, stderr = run_entry_point([override], tmp_path, monkeypatch, capfd)
+    assert status == 2
+    assert key in stderr and "Traceback" not in stderr
+    assert "HYDRA_FULL_ERROR=1" in stderr
 
 
-def test_a_cluster_in_tf_config_without_multi_worker_is_refused(tmp_path):
+def test_hydras_own_errors_exit_2_in_a_real_process(tmp_path):
+    completed = run_train(["trainer.stepz=3"], tmp_path)
+    assert completed.returncode == 2
+    assert "stepz" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_cluster_in_tf_config_without_multi_worker_is_refused(tmp_path, monkeypatch, capfd):
     # Each process would train alone and write the same run directory.
     cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 1}}
-    completed = run_train([], tmp_path, TF_CONFIG=json.dumps(cluster))
-    assert_one_line_error(completed, "strategy.kind", tmp_path)
-    assert "TF_CONFIG describes 2 tasks" in completed.stderr
+    status, _, stderr = run_entry_point(
+        [], tmp_path, monkeypatch, capfd, TF_CONFIG=json.dumps(cluster)
+    )
+    assert status == 2 and stderr.startswith("Error: ") and "strategy.kind" in stderr
+    assert "TF_CONFIG describes 2 tasks" in stderr
 
 
-def test_an_object_store_run_dir_is_refused(tmp_path):
-    completed = train_cli.run_train("run_dir=gs://bucket/run", f"hydra.run.dir={tmp_path}/hydra")
-    assert_one_line_error(completed, "run_dir='gs://bucket/run'", tmp_path)
+def test_an_object_store_run_dir_is_refused(tmp_path, monkeypatch, capfd):
+    status, _, stderr = run_entry_point(["run_dir=gs://bucket/run"], tmp_path, monkeypatch, capfd)
+    assert status == 2 and stderr.count("\n") == 1 and "run_dir='gs://bucket/run'" in stderr
