@@ -132,7 +132,7 @@ def synthetic_clips(count, seed=0):
 
 def measure_ours(settings):
     """Our training pipeline's features stage, delivered by tf.data."""
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     tf = import_tensorflow_quietly()
     from data_pipelines.featurizer import Featurizer

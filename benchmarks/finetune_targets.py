@@ -127,7 +127,7 @@ def held_out_scores(settings):
     from train.evaluate import error_rates
     from train.evaluate import text_normalizer
     from whisper.audio_io import load_audio
-    from whisper.long_form_transcriber import LongFormTranscriber
+    from whisper.transcription.long_form_transcriber import LongFormTranscriber
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
     model = WhisperAudioToText.from_preset(

@@ -87,7 +87,7 @@ def parse_arguments():
 def prepare_inputs(args, directory):
     """Writes the features and the transformers checkpoint under `directory`;
     returns the sides' settings and each batch row's audio seconds."""
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     # Before `whisper.whisper_audio_to_text`, which imports TensorFlow, to
     # keep its start-up lines out of the table.
@@ -200,7 +200,7 @@ def print_results(args, results):
 
 def measure_ours(settings):
     """`WhisperAudioToText.generate_token_ids`, XLA-compiled, with its cache."""
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from keras import ops

@@ -185,7 +185,7 @@ def write_corpus(directory, clips):
 
 def measure_pipeline(settings):
     """The full pipeline's examples/s and each stage's cost per example."""
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from data_pipelines.manifest_source import ManifestSource

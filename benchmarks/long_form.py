@@ -78,7 +78,7 @@ def parse_arguments():
 
 def prepare_inputs(args, recording, directory):
     """Writes the waveform and the transformers checkpoint under `directory`."""
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from whisper.whisper_audio_to_text import WhisperAudioToText
@@ -150,10 +150,10 @@ def measure_ours_batched(settings):
 
 
 def _measure_ours(settings, batched):
-    from whisper.quiet_import import import_tensorflow_quietly
+    from whisper.utils.quiet_import import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from whisper.long_form_transcriber import LongFormTranscriber
+    from whisper.transcription.long_form_transcriber import LongFormTranscriber
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
     model = WhisperAudioToText.from_preset(settings["model_dir"])

@@ -9,7 +9,7 @@ since the peak is what the step is compared with.
 
 import time
 
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 PRODUCTS_PER_RUN = 8
 

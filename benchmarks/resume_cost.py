@@ -16,7 +16,7 @@ import argparse
 import time
 
 from benchmarks import report
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 
 def main():

@@ -44,7 +44,7 @@ from benchmarks.train_step import json_object
 from benchmarks.train_step import synthetic_batches
 from benchmarks.train_step import time_steps
 from benchmarks.whisper_flops import training_flop_per_example
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 # Float32 gradients, whatever the compute precision: the Trainer sums them so.
 GRADIENT_BYTES_PER_PARAMETER = 4

@@ -31,7 +31,7 @@ from benchmarks.peer_process import alternate
 from benchmarks.peer_process import measure_in_process
 from benchmarks.peer_process import resident_memory_bytes
 from benchmarks.whisper_flops import training_flop_per_example
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 # Each side: the measurement, and what our step rematerializes.
 SIDES = {

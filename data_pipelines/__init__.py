@@ -25,7 +25,7 @@ for example in source.examples(shard_index=0, num_shards=2):
 ```
 """
 
-from whisper.lazy_exports import lazy_exports
+from whisper.utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "DatasetUnavailableError": "data_pipelines.speech_source",

@@ -54,7 +54,7 @@ from datasets.distributed import split_dataset_by_node
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import DatasetUnavailableError
 from data_pipelines.speech_source import SpeechSource
-from whisper.offline import downloads_disabled
+from whisper.utils.offline import downloads_disabled
 
 # Files `save_to_disk` writes: one Dataset, or a DatasetDict of several.
 SAVED_DATASET_FILES = ("state.json", "dataset_dict.json")

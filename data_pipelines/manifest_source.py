@@ -59,7 +59,7 @@ from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_example import check_segments
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
-from whisper.transcript import Segment
+from whisper.transcription.transcript import Segment
 
 MANIFEST_FORMATS = {
     ".jsonl": "jsonl",

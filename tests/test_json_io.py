@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from whisper.json_io import read_json
-from whisper.json_io import write_json
+from whisper.utils.json_io import read_json
+from whisper.utils.json_io import write_json
 
 
 def test_a_written_file_reads_back_with_no_temporary_left(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.long_recording import long_recording
 from tests.conftest import repeated_phrases
 from tests.conftest import word_error_rate
-from whisper.long_form_transcriber import LongFormTranscriber
+from whisper.transcription.long_form_transcriber import LongFormTranscriber
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from whisper import WhisperAudioConverter
 from whisper import WhisperAudioToText
 from whisper import WhisperBackbone
 from whisper import WhisperTokenizer
-from whisper.transcript import Segment
+from whisper.transcription.transcript import Segment
 from whisper.whisper_audio_to_text import IGNORED_TARGET_ID
 
 SEGMENTS = (Segment(0.0, 1.234, "Hello world."), Segment(1.5, 1.99, "How are you?"))

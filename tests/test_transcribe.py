@@ -13,7 +13,7 @@ import srt
 from conftest import word_error_rate
 
 from benchmarks.long_recording import long_recording
-from whisper.transcribe import main
+from whisper.transcription.cli import main
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer

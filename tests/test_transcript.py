@@ -8,9 +8,9 @@ import pytest
 import srt
 import webvtt
 
-from whisper.transcript import OUTPUT_FORMATS
-from whisper.transcript import Segment
-from whisper.transcript import Transcript
+from whisper.transcription.transcript import OUTPUT_FORMATS
+from whisper.transcription.transcript import Segment
+from whisper.transcription.transcript import Transcript
 
 
 def transcript():

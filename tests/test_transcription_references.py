@@ -31,7 +31,7 @@ from tests.conftest import repeated_phrases
 from tests.varied_speech import varied_clips
 from tests.varied_speech import write_clips
 from whisper.audio_io import load_audio
-from whisper.transcribe import main
+from whisper.transcription.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from whisper.convert.keras_hub_weights import keras_hub_arrays
 from whisper.convert.transformers_reader import is_transformers_checkpoint
 from whisper.convert.transformers_reader import read_transformers_checkpoint
 from whisper.convert.transformers_writer import save_transformers_checkpoint
-from whisper.offline import OFFLINE_ENV
+from whisper.utils.offline import OFFLINE_ENV
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer

@@ -7,7 +7,7 @@ import pytest
 
 from whisper import preset_handles
 from whisper import preset_io
-from whisper.offline import OFFLINE_ENV
+from whisper.utils.offline import OFFLINE_ENV
 from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_encoder import sinusoid_table
 

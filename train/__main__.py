@@ -39,7 +39,7 @@ from train.validation import validate
 from train.worker_loss import WORKER_LOST_STATUS
 from train.worker_loss import WorkerLostError
 from train.worker_loss import worker_loss_as_error
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 register_schema()
 

@@ -47,8 +47,8 @@ import uuid
 import tensorflow as tf
 
 from train.fine_tuning import trained_variables
-from whisper.json_io import read_json
-from whisper.json_io import write_json
+from whisper.utils.json_io import read_json
+from whisper.utils.json_io import write_json
 
 logger = logging.getLogger(__name__)
 

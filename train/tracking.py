@@ -31,7 +31,7 @@ import sys
 import urllib.parse
 import uuid
 
-from whisper.json_io import write_json
+from whisper.utils.json_io import write_json
 
 logger = logging.getLogger(__name__)
 

@@ -52,13 +52,13 @@ from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
 from train.tracking import BACKENDS
-from whisper.json_io import read_json
-from whisper.offline import OFFLINE_ENV
-from whisper.offline import downloads_disabled
 from whisper.special_tokens import LANGUAGE_NAMES
 from whisper.special_tokens import TASKS
 from whisper.special_tokens import default_end_of_text_id
 from whisper.special_tokens import language_code
+from whisper.utils.json_io import read_json
+from whisper.utils.offline import OFFLINE_ENV
+from whisper.utils.offline import downloads_disabled
 from whisper.whisper_presets import ARCHITECTURE_ARGUMENTS
 from whisper.whisper_presets import ENGLISH_TOKENIZER_PRESET
 from whisper.whisper_presets import INSTALLED_PRESETS

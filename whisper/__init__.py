@@ -13,7 +13,7 @@ import os
 # the user chose, default to TensorFlow otherwise.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from whisper.lazy_exports import lazy_exports  # noqa: E402
+from whisper.utils.lazy_exports import lazy_exports  # noqa: E402
 
 _EXPORTS = {
     "WhisperAudioConverter": "whisper.whisper_audio_converter",

@@ -28,8 +28,8 @@ import os
 import socket
 import urllib.parse
 
-from whisper.offline import OFFLINE_ENV
-from whisper.offline import downloads_disabled
+from whisper.utils.offline import OFFLINE_ENV
+from whisper.utils.offline import downloads_disabled
 from whisper.whisper_presets import INSTALLED_PRESETS
 from whisper.whisper_presets import backbone_presets
 from whisper.whisper_presets import installed_preset_dir

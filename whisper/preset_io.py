@@ -13,9 +13,9 @@ import os
 
 import keras
 
-from whisper.json_io import read_json
-from whisper.json_io import write_json
 from whisper.preset_handles import PresetError
+from whisper.utils.json_io import read_json
+from whisper.utils.json_io import write_json
 from whisper.whisper_presets import LAYER_CONFIG_KEYS
 
 CONFIG_FILE = "config.json"

@@ -2,7 +2,6 @@
 
 import numbers
 import os
-import re
 
 import keras
 import numpy as np
@@ -11,18 +10,20 @@ from tokenizers import decoders
 from tokenizers import models
 from tokenizers import pre_tokenizers
 
-from whisper.json_io import read_json
-from whisper.json_io import write_json
-from whisper.json_io import write_text
-from whisper.preset_handles import PresetError
+from whisper.convert.tokenizer_files import HF_TOKENIZER_FILE
+from whisper.convert.tokenizer_files import check_config_file_name
+from whisper.convert.tokenizer_files import is_hf_tokenizer_json
+from whisper.convert.tokenizer_files import keras_hub_assets
+from whisper.convert.tokenizer_files import load_json_dict
+from whisper.convert.tokenizer_files import load_merges
+from whisper.convert.tokenizer_files import read_hf_tokenizer_json
+from whisper.convert.tokenizer_files import write_keras_hub_assets
 from whisper.preset_handles import resolve_preset
-from whisper.preset_io import TOKENIZER_ASSET_DIR
 from whisper.preset_io import TOKENIZER_CONFIG_FILE
 from whisper.preset_io import read_serialized
 from whisper.preset_io import write_serialized
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import ENGLISH
-from whisper.special_tokens import ENGLISH_ONLY_END_OF_TEXT_ID
 from whisper.special_tokens import MAX_PREVIOUS_TEXT_TOKENS
 from whisper.special_tokens import MAX_TIMESTAMP_SECONDS
 from whisper.special_tokens import NO_SPEECH_OFFSET
@@ -35,15 +36,6 @@ from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.special_tokens import START_OF_TRANSCRIPT_TOKEN
 from whisper.special_tokens import TASK_TOKENS
 from whisper.special_tokens import language_token
-
-VOCABULARY_FILE = "vocabulary.json"
-MERGES_FILE = "merges.txt"
-HF_TOKENIZER_FILE = "tokenizer.json"
-
-# Both vocabularies list the same language tokens in a Hugging Face
-# tokenizer.json, so only the <|endoftext|> id tells which kind of model the
-# file belongs to (see whisper.special_tokens).
-LANGUAGE_TOKEN = re.compile(r"<\|[a-z]{2,3}\|>")
 
 # keras_hub writes the layer fields of its tokenizer into tokenizer.json.
 DEFAULT_NAME = "whisper_tokenizer"
@@ -160,11 +152,11 @@ class WhisperTokenizer:
                     f"preset's assets: load it with "
                     f"WhisperTokenizer.from_preset(preset_dir)."
                 )
-        self.vocabulary = _load_json_dict(vocabulary, "vocabulary")
-        self.merges = _load_merges(merges)
-        self._special_token_dict = _load_json_dict(special_tokens, "special_tokens")
+        self.vocabulary = load_json_dict(vocabulary, "vocabulary")
+        self.merges = load_merges(merges)
+        self._special_token_dict = load_json_dict(special_tokens, "special_tokens")
         self.language_tokens = (
-            None if language_tokens is None else _load_json_dict(language_tokens, "language_tokens")
+            None if language_tokens is None else load_json_dict(language_tokens, "language_tokens")
         )
         _check_special_tokens(self._special_token_dict, self.language_tokens)
         if unsplittable_tokens is None:
@@ -535,13 +527,7 @@ class WhisperTokenizer:
         Like keras_hub, the assets hold the vocabulary as given, without the
         special and language tokens that the tokenizer adds to it.
         """
-        asset_dir = os.path.join(preset_dir, _asset_dir(self.config_file))
-        os.makedirs(asset_dir, exist_ok=True)
-        write_json(os.path.join(asset_dir, VOCABULARY_FILE), self.vocabulary, indent=None)
-        write_text(
-            os.path.join(asset_dir, MERGES_FILE),
-            "".join(f"{merge}\n" for merge in self.merges),
-        )
+        write_keras_hub_assets(preset_dir, self.config_file, self.vocabulary, self.merges)
         # Written last, so a preset with a config always has its assets.
         write_serialized(
             os.path.join(preset_dir, self.config_file),
@@ -563,17 +549,13 @@ class WhisperTokenizer:
         """
         preset_dir = resolve_preset(preset)
         hf_tokenizer = os.path.join(preset_dir, HF_TOKENIZER_FILE)
-        if _is_hf_tokenizer_json(hf_tokenizer):
+        if is_hf_tokenizer_json(hf_tokenizer):
             # A transformers checkpoint or CTranslate2 model directory.
             return cls.from_tokenizer_json(hf_tokenizer, **kwargs)
-        asset_dir = os.path.join(preset_dir, _asset_dir(config_file))
         config_path = os.path.join(preset_dir, config_file)
         config = read_serialized(config_path, cls)
-        _check_config_file_name(config_path, config.get("config_file", config_file))
-        assets = {
-            "vocabulary": _existing_asset(asset_dir, VOCABULARY_FILE, preset),
-            "merges": _existing_asset(asset_dir, MERGES_FILE, preset),
-        }
+        check_config_file_name(config_path, config.get("config_file", config_file))
+        assets = keras_hub_assets(preset_dir, config_file, preset)
         return cls.from_config({**config, **assets, **kwargs})
 
     def to_tokenizer_json(self):
@@ -605,45 +587,7 @@ class WhisperTokenizer:
             multilingual: `None` to decide from the ids, or a bool.
             **kwargs: further constructor arguments.
         """
-        if os.path.isdir(path):
-            path = os.path.join(path, HF_TOKENIZER_FILE)
-        data = _read_tokenizer_json(path)
-        added = {token["content"]: token["id"] for token in data.get("added_tokens", [])}
-        languages = {t: i for t, i in added.items() if LANGUAGE_TOKEN.fullmatch(t)}
-        special_tokens = {t: i for t, i in added.items() if t not in languages}
-        if multilingual is None:
-            multilingual = bool(languages) and (
-                special_tokens.get(END_OF_TEXT_TOKEN) != ENGLISH_ONLY_END_OF_TEXT_ID
-            )
-        if multilingual and not languages:
-            raise ValueError(f"'{path}' lists no language tokens such as <|en|>.")
-        pre_tokenizer = data.get("pre_tokenizer") or {}
-        return cls(
-            vocabulary=data["model"]["vocab"],
-            merges=[m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]],
-            special_tokens=special_tokens,
-            language_tokens=languages if multilingual else None,
-            add_prefix_space=pre_tokenizer.get("add_prefix_space", False),
-            **kwargs,
-        )
-
-
-def _load_json_dict(dict_or_path, argument):
-    if isinstance(dict_or_path, (str, os.PathLike)):
-        dict_or_path = read_json(dict_or_path)
-    if not isinstance(dict_or_path, dict):
-        raise ValueError(
-            f"`{argument}` must be a dict or the path of a JSON file holding "
-            f"one, got {type(dict_or_path).__name__}."
-        )
-    return dict(dict_or_path)
-
-
-def _load_merges(merges):
-    if isinstance(merges, (str, os.PathLike)):
-        with open(merges, encoding="utf-8") as file:
-            merges = [line.rstrip() for line in file]
-    return [m if isinstance(m, str) else " ".join(m) for m in merges if m]
+        return cls(**read_hf_tokenizer_json(path, multilingual), **kwargs)
 
 
 def _merge_pairs(merges, vocabulary):
@@ -763,48 +707,3 @@ def _as_ids(row):
             f"label padding such as -100 with `pad_token_id` before decoding."
         )
     return ids
-
-
-def _is_hf_tokenizer_json(path):
-    """Whether `path` is Hugging Face's tokenizer.json (a `model` of the
-    tokens), not keras_hub's file of the same name (a Keras config)."""
-    if not os.path.isfile(path):
-        return False
-    data = read_json(path, error=PresetError)
-    return isinstance(data, dict) and "model" in data and "registered_name" not in data
-
-
-def _asset_dir(config_file):
-    # keras_hub names the asset folder after the config file:
-    # tokenizer.json -> assets/tokenizer.
-    assets_root = os.path.dirname(TOKENIZER_ASSET_DIR)
-    return os.path.join(assets_root, config_file.split(".")[0])
-
-
-def _check_config_file_name(path, config_file):
-    # `save_to_preset` writes to preset_dir/config_file: a path there would
-    # let a crafted file make a later save write outside the preset.
-    if not isinstance(config_file, str) or os.path.basename(config_file) != config_file:
-        raise PresetError(
-            f"'{path}' sets config_file {config_file!r}; it must be a file name "
-            f"such as '{TOKENIZER_CONFIG_FILE}', without a directory."
-        )
-
-
-def _existing_asset(asset_dir, file_name, preset):
-    path = os.path.join(asset_dir, file_name)
-    if not os.path.isfile(path):
-        raise PresetError(f"Preset '{preset}' lacks the tokenizer asset '{path}'.")
-    return path
-
-
-def _read_tokenizer_json(path):
-    data = read_json(path)
-    model = data.get("model") if isinstance(data, dict) else None
-    if not isinstance(model, dict) or model.get("type") != "BPE":
-        raise ValueError(
-            f"'{path}' is not a Hugging Face tokenizer.json with a BPE model. "
-            f"A keras_hub preset's tokenizer.json loads with "
-            f"WhisperTokenizer.from_preset(preset_dir)."
-        )
-    return data

@@ -8,4 +8,6 @@
   Hugging Face transformers checkpoints.
 - `ctranslate2_reader`: CTranslate2 (faster-whisper) models.
 - `checkpoint_formats`: which format a directory holds, and its reader.
+- `tokenizer_files`: the tokenizer's files, keras_hub's assets and Hugging
+  Face's `tokenizer.json`.
 """

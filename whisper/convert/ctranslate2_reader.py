@@ -23,8 +23,8 @@ from whisper.convert.imported_checkpoint import ImportedCheckpoint
 from whisper.convert.imported_checkpoint import read_tokenizer_json
 from whisper.convert.keras_hub_layout import keras_hub_layout
 from whisper.convert.torch_layout import from_torch
-from whisper.json_io import read_json
 from whisper.preset_io import PresetError
+from whisper.utils.json_io import read_json
 
 MODEL_FILE = "model.bin"
 CONFIG_FILE = "config.json"

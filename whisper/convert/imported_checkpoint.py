@@ -9,7 +9,7 @@ tokenizer and the generation settings the checkpoint states.
 import dataclasses
 import os
 
-from whisper.whisper_tokenizer import HF_TOKENIZER_FILE
+from whisper.convert.tokenizer_files import HF_TOKENIZER_FILE
 from whisper.whisper_tokenizer import WhisperTokenizer
 
 

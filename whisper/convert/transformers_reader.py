@@ -37,13 +37,13 @@ from whisper.convert.imported_checkpoint import read_tokenizer_json
 from whisper.convert.keras_hub_layout import keras_hub_layout
 from whisper.convert.torch_layout import from_torch
 from whisper.convert.torch_layout import torch_shape
-from whisper.json_io import read_json
 from whisper.preset_io import PresetError
 from whisper.preset_io import refuse_unsafe_files
 from whisper.special_tokens import TASKS
 from whisper.special_tokens import is_english_only_vocabulary
 from whisper.special_tokens import language_code
 from whisper.special_tokens import language_token
+from whisper.utils.json_io import read_json
 
 READABLE_DTYPES = ("F16", "BF16", "F32", "F64")
 

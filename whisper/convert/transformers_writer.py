@@ -19,16 +19,16 @@ import safetensors.numpy
 from whisper.convert import transformers_format as hf
 from whisper.convert.keras_hub_layout import keras_hub_layout
 from whisper.convert.keras_hub_weights import keras_hub_arrays
+from whisper.convert.tokenizer_files import HF_TOKENIZER_FILE
 from whisper.convert.torch_layout import to_torch
-from whisper.json_io import write_json
-from whisper.json_io import write_text
 from whisper.special_tokens import END_OF_TEXT_TOKEN
 from whisper.special_tokens import PREVIOUS_TEXT_TOKEN
 from whisper.special_tokens import SECONDS_PER_TIMESTAMP
 from whisper.special_tokens import language_code
 from whisper.special_tokens import language_token
 from whisper.timestamp_rules import MAX_INITIAL_TIMESTAMP
-from whisper.whisper_tokenizer import HF_TOKENIZER_FILE
+from whisper.utils.json_io import write_json
+from whisper.utils.json_io import write_text
 
 
 def save_transformers_checkpoint(model, path):

@@ -7,7 +7,7 @@ plain text, JSON, SubRip (SRT) and WebVTT.
 Example:
 
 ```python
-from whisper.transcript import Segment, Transcript
+from whisper.transcription.transcript import Segment, Transcript
 
 transcript = Transcript(
     segments=[Segment(0.0, 2.5, "Hello there."), Segment(3.0, 61.25, "General Kenobi.")],

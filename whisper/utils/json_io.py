@@ -8,7 +8,7 @@ over it, so a reader (or a run killed mid-write) never sees half a file.
 Example:
 
 ```python
-from whisper.json_io import read_json, write_json
+from whisper.utils.json_io import read_json, write_json
 
 write_json("settings.json", {"language": "en"})
 read_json("settings.json")  # {'language': 'en'}

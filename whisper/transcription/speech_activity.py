@@ -16,7 +16,7 @@ Example:
 
 ```python
 import numpy as np
-from whisper.speech_activity import SpeechActivity
+from whisper.transcription.speech_activity import SpeechActivity
 
 waveform = np.zeros(32000, "float32")
 waveform[16000:24000] = 0.1  # half a second of sound, 1 s in

@@ -27,7 +27,7 @@ Example:
 ```python
 from whisper import WhisperAudioToText
 from whisper.audio_io import load_audio
-from whisper.long_form_transcriber import LongFormTranscriber
+from whisper.transcription.long_form_transcriber import LongFormTranscriber
 
 model = WhisperAudioToText.from_preset("/path/to/preset")
 transcriber = LongFormTranscriber(model, beam_size=5)
@@ -41,9 +41,9 @@ import zlib
 import numpy as np
 
 from whisper.special_tokens import SECONDS_PER_TIMESTAMP
-from whisper.speech_activity import SpeechActivity
-from whisper.transcript import Segment
-from whisper.transcript import Transcript
+from whisper.transcription.speech_activity import SpeechActivity
+from whisper.transcription.transcript import Segment
+from whisper.transcription.transcript import Transcript
 
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Above this temperature a window's text no longer conditions the next

@@ -9,7 +9,7 @@ Example:
 
 ```python
 import os
-from whisper.offline import OFFLINE_ENV, downloads_disabled
+from whisper.utils.offline import OFFLINE_ENV, downloads_disabled
 
 os.environ[OFFLINE_ENV] = "1"
 downloads_disabled()  # True

@@ -9,7 +9,7 @@ silenced during the import, and later INFO lines are off.
 Example:
 
 ```python
-from whisper.quiet_import import import_tensorflow_quietly
+from whisper.utils.quiet_import import import_tensorflow_quietly
 
 tf = import_tensorflow_quietly()
 tf.constant(1.0).numpy()  # 1.0

@@ -9,7 +9,7 @@ the module-level `__getattr__` and `__dir__` (PEP 562) that import them.
 Example:
 
 ```python
-from whisper.lazy_exports import lazy_exports
+from whisper.utils.lazy_exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports("mypackage", {"dumps": "json"}, {})
 __getattr__("dumps")({"a": 1})  # '{"a": 1}'
