@@ -165,7 +165,7 @@ def assert_one_line_error(completed, key, tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def run_entry_point(overrides, tmp_path, monkeypatch, capfd, **environment):
+def run_entry_point(overrides, tmp_path, monkeypatch, capsys, **environment):
     """`python -m train overrides...` in this process, with `environment`, up
     to the run, which must not start: (exit status, stdout, stderr)."""
     monkeypatch.setenv("WHISPER_KERAS_OFFLINE", "1")
@@ -174,7 +174,14 @@ def run_entry_point(overrides, tmp_path, monkeypatch, capfd, **environment):
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(train_cli.ROOT)  # where the real processes run
     arguments = ["tracker=console", f"run_dir={tmp_path}/run", *overrides]
-    monkeypatch.setattr(sys, "argv", ["train", *arguments, f"hydra.run.dir={tmp_path}/hydra"])
+    # Hydra leaves the test process's logging alone; the real processes
+    # below run with its logging configured.
+    hydra = [
+        f"hydra.run.dir={tmp_path}/hydra",
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+    ]
+    monkeypatch.setattr(sys, "argv", ["train", *arguments, *hydra])
     monkeypatch.setattr(train_entry_point._task, "started", False)
 
     def run(cfg):
@@ -183,14 +190,14 @@ def run_entry_point(overrides, tmp_path, monkeypatch, capfd, **environment):
     monkeypatch.setattr(train_entry_point, "run", run)
     with pytest.raises(SystemExit) as exit:
         train_entry_point.command_line()
-    return exit.value.code, *capfd.readouterr()
+    return exit.value.code, *capsys.readouterr()
 
 
 @pytest.mark.parametrize(
     "overrides, key", BEFORE_TENSORFLOW, ids=[" ".join(case[0]) for case in BEFORE_TENSORFLOW]
 )
-def test_a_bad_value_fails_validation_in_one_line(overrides, key, tmp_path, monkeypatch, capfd):
-    status, stdout, stderr = run_entry_point(overrides, tmp_path, monkeypatch, capfd)
+def test_a_bad_value_fails_validation_in_one_line(overrides, key, tmp_path, monkeypatch, capsys):
+    status, stdout, stderr = run_entry_point(overrides, tmp_path, monkeypatch, capsys)
     assert status == 2, stdout[-2000:] + stderr[-3000:]
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and key in lines[0], stderr
@@ -218,17 +225,17 @@ def test_a_bad_value_fails_before_the_model_in_one_line(overrides, key, tmp_path
     assert_one_line_error(completed, key, tmp_path)
 
 
-def test_the_line_names_the_value_and_what_is_allowed(tmp_path, monkeypatch, capfd):
-    line = run_entry_point(["optimizer.beta_1=1.5"], tmp_path, monkeypatch, capfd)[2].strip()
+def test_the_line_names_the_value_and_what_is_allowed(tmp_path, monkeypatch, capsys):
+    line = run_entry_point(["optimizer.beta_1=1.5"], tmp_path, monkeypatch, capsys)[2].strip()
     assert line == (
         "Error: Config value optimizer.beta_1=1.5 is not allowed: use a number in [0, 1)."
     )
 
 
 def test_offline_the_preset_error_says_which_override_takes_a_local_directory(
-    tmp_path, monkeypatch, capfd
+    tmp_path, monkeypatch, capsys
 ):
-    line = run_entry_point(["+preset=whisper_base_en"], tmp_path, monkeypatch, capfd)[2].strip()
+    line = run_entry_point(["+preset=whisper_base_en"], tmp_path, monkeypatch, capsys)[2].strip()
     assert "downloads are disabled (WHISPER_KERAS_OFFLINE=1)" in line
     assert "pass model.preset=/path/to/preset" in line
     assert "or model.load_weights=false for its architecture" in line
@@ -276,9 +283,9 @@ def test_hydra_full_error_shows_the_traceback(tmp_path):
     "override, key", [("trainer.stepz=3", "stepz"), ("trainer.steps=many", "steps")]
 )
 def test_hydra_reports_unknown_keys_and_wrong_types_itself_with_status_2(
-    override, key, tmp_path, monkeypatch, capfd
+    override, key, tmp_path, monkeypatch, capsys
 ):
-    status, _, stderr = run_entry_point([override], tmp_path, monkeypatch, capfd)
+    status, _, stderr = run_entry_point([override], tmp_path, monkeypatch, capsys)
     assert status == 2
     assert key in stderr and "Traceback" not in stderr
     assert "HYDRA_FULL_ERROR=1" in stderr
@@ -290,16 +297,16 @@ def test_hydras_own_errors_exit_2_in_a_real_process(tmp_path):
     assert "stepz" in completed.stderr and "Traceback" not in completed.stderr
 
 
-def test_a_cluster_in_tf_config_without_multi_worker_is_refused(tmp_path, monkeypatch, capfd):
+def test_a_cluster_in_tf_config_without_multi_worker_is_refused(tmp_path, monkeypatch, capsys):
     # Each process would train alone and write the same run directory.
     cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"index": 1}}
     status, _, stderr = run_entry_point(
-        [], tmp_path, monkeypatch, capfd, TF_CONFIG=json.dumps(cluster)
+        [], tmp_path, monkeypatch, capsys, TF_CONFIG=json.dumps(cluster)
     )
     assert status == 2 and stderr.startswith("Error: ") and "strategy.kind" in stderr
     assert "TF_CONFIG describes 2 tasks" in stderr
 
 
-def test_an_object_store_run_dir_is_refused(tmp_path, monkeypatch, capfd):
-    status, _, stderr = run_entry_point(["run_dir=gs://bucket/run"], tmp_path, monkeypatch, capfd)
+def test_an_object_store_run_dir_is_refused(tmp_path, monkeypatch, capsys):
+    status, _, stderr = run_entry_point(["run_dir=gs://bucket/run"], tmp_path, monkeypatch, capsys)
     assert status == 2 and stderr.count("\n") == 1 and "run_dir='gs://bucket/run'" in stderr

@@ -12,7 +12,7 @@ from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
 from train.config import compose_train_config
-from train.validation import ConfigError
+from train.config_errors import ConfigError
 from train.validation import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

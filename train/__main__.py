@@ -20,20 +20,20 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from train.architecture import architecture_of
+from train.architecture import effective_architecture
 from train.config import CONFIG_DIR
 from train.config import register_schema
+from train.config_errors import ConfigError
+from train.config_errors import blame
+from train.config_errors import download_advice
+from train.config_errors import one_line_errors
 from train.preemption import INTERRUPTED_STATUS
 from train.preemption import StopRequest
 from train.skipped_updates import DivergedError
-from train.validation import ConfigError
-from train.validation import architecture_of
-from train.validation import blame
 from train.validation import check_architecture
 from train.validation import check_batch_split
 from train.validation import check_tokenizer
-from train.validation import download_advice
-from train.validation import effective_architecture
-from train.validation import one_line_errors
 from train.validation import tokenizer_source
 from train.validation import validate
 from train.worker_loss import WORKER_LOST_STATUS

@@ -12,8 +12,8 @@ from data_pipelines.skip_counter import SkipCounter
 from data_pipelines.source_factory import build_source
 from data_pipelines.stream_position import StreamPosition
 from data_pipelines.stream_position import StreamState
+from train.config_errors import blame
 from train.strategy import gather_from_workers
-from train.validation import blame
 
 
 class RunData:

@@ -11,9 +11,9 @@ been built, so the checks run as early as what they need allows:
 3. `check_tokenizer(cfg, tokenizer, vocabulary_size)`: once the tokenizer is
    loaded, before the model is built: its vocabulary, language and task.
 
-Each raises `ConfigError`; `one_line_errors(ConfigError, status=2)` turns
-it into one line on stderr and exit status 2, unless HYDRA_FULL_ERROR=1 asks
-for the traceback.
+Each raises `ConfigError` (`train.config_errors`, which also turns it into
+one line on stderr and exit status 2, unless HYDRA_FULL_ERROR=1 asks for the
+traceback).
 Hydra's own errors (unknown keys, wrong types while composing) stay as Hydra
 prints them, with the same exit status (`train.__main__.command_line`). This
 module imports neither Keras nor TensorFlow.
@@ -22,7 +22,9 @@ Example:
 
 ```python
 from omegaconf import OmegaConf
-from train.validation import ConfigError, check_range, POSITIVE
+from train.config_errors import ConfigError
+from train.config_errors import blame
+from train.validation import POSITIVE, check_range
 
 cfg = OmegaConf.create({"trainer": {"steps": 0}})
 try:
@@ -32,11 +34,9 @@ except ConfigError as error:
 ```
 """
 
-import contextlib
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable
 
 from omegaconf import OmegaConf
@@ -45,40 +45,33 @@ from omegaconf.errors import ValidationError
 
 from data_pipelines.source_factory import SOURCE_KINDS
 from data_pipelines.window_lengths import longest_clip_window_frames
+from train.architecture import effective_architecture
 from train.choices import DTYPE_POLICIES
 from train.choices import LORA_TARGETS
 from train.choices import REMATERIALIZATION_MODES
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
+from train.config_errors import LOCAL_COPY
+from train.config_errors import ConfigError
+from train.config_errors import blame
 from train.tracking import BACKENDS
 from whisper.special_tokens import LANGUAGE_NAMES
 from whisper.special_tokens import TASKS
 from whisper.special_tokens import default_end_of_text_id
 from whisper.special_tokens import language_code
-from whisper.utils.json_io import read_json
 from whisper.utils.offline import OFFLINE_ENV
 from whisper.utils.offline import downloads_disabled
 from whisper.whisper_presets import ARCHITECTURE_ARGUMENTS
 from whisper.whisper_presets import ENGLISH_TOKENIZER_PRESET
 from whisper.whisper_presets import INSTALLED_PRESETS
-from whisper.whisper_presets import LAYER_CONFIG_KEYS
 from whisper.whisper_presets import MEL_BIN_COUNTS
 from whisper.whisper_presets import REQUIRED_ARCHITECTURE_ARGUMENTS
 from whisper.whisper_presets import WINDOW_FRAMES
 from whisper.whisper_presets import backbone_presets
 from whisper.whisper_presets import tokenizer_preset
 
-# What a key naming a preset or tokenizer takes instead of a download.
-LOCAL_COPY = (
-    "/path/to/preset, a local copy (a keras_hub preset, transformers or CTranslate2 directory)"
-)
-
 FRAMES_PER_SECOND = 100
-
-
-class ConfigError(ValueError):
-    """A configuration value that is not allowed; the message names the key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,49 +128,6 @@ CHOICES = {
 }
 # The source argument naming the data of each source kind, checked to exist.
 DATA_LOCATION_KEYS = {"manifest": "path", "hf_datasets": "dataset", "tfds": "data_dir"}
-
-
-@contextlib.contextmanager
-def one_line_errors(error_type, status):
-    """Ends the process with one line on stderr and `status` for `error_type`."""
-    try:
-        yield
-    except error_type as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"Error: {error}", file=sys.stderr)
-        raise SystemExit(status) from None
-
-
-@contextlib.contextmanager
-def blame(key, *error_types):
-    """Re-raises `error_types` from the block as a `ConfigError` naming `key`,
-    or `key.<argument>` for an error whose `argument` names the argument
-    under `key` that would fix it (a manifest's `audio_column`)."""
-    try:
-        yield
-    except ConfigError:
-        raise  # Already names its key.
-    except error_types as error:
-        message = " ".join(str(error).split())
-        argument = getattr(error, "argument", None)
-        where = f"{key}.{argument}" if argument else key
-        raise ConfigError(f"Config key {where}: {message}") from error
-
-
-@contextlib.contextmanager
-def download_advice(key):
-    """Re-raises a failed preset download as a `ConfigError` naming `key`
-    and the override that takes a local copy instead."""
-    from whisper.preset_handles import PresetDownloadError
-
-    try:
-        yield
-    except PresetDownloadError as error:
-        raise ConfigError(
-            f"Config key {key}: '{error.handle}' could not be downloaded ({error.reason}); "
-            f"pass {key}={LOCAL_COPY}"
-        ) from error
 
 
 def validate(cfg):
@@ -252,31 +202,6 @@ def get(cfg, dotted_key):
     for part in dotted_key.split("."):
         value = value[part]
     return value
-
-
-def effective_architecture(model_config):
-    """The backbone arguments the run will build, if knowable without TensorFlow.
-
-    A model's own `architecture`, a built-in preset's, or a keras_hub preset
-    directory's config.json; None for imported checkpoints (transformers,
-    CTranslate2) and remote handles, checked once built.
-    """
-    if model_config.architecture is not None:
-        return OmegaConf.to_container(model_config.architecture)
-    preset = model_config.preset
-    if preset in backbone_presets:
-        return dict(backbone_presets[preset]["config"])
-    config_path = os.path.join(str(preset), "config.json")
-    if os.path.isfile(config_path):
-        config = read_json(config_path, error=ConfigError)
-        if isinstance(config, dict) and "registered_name" in config:
-            return architecture_of(config.get("config") or {})
-    return None
-
-
-def architecture_of(backbone_config):
-    """A backbone's config without the keys every Keras layer has."""
-    return {key: value for key, value in backbone_config.items() if key not in LAYER_CONFIG_KEYS}
 
 
 # Groups -------------------------------------------------------------------
