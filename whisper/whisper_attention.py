@@ -13,6 +13,7 @@ MASKED_SCORE = -1e9
 LORA_PROJECTIONS = ("query", "key", "value", "output")
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperAttention(keras.layers.Layer):
     """Whisper's multi-head attention: biased query and value, unbiased key.
 

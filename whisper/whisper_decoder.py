@@ -1,5 +1,6 @@
 """Whisper's text decoder: token and position embeddings, transformer layers."""
 
+import keras
 from keras import ops
 
 from whisper.layer_utils import whisper_kernel_initializer
@@ -8,6 +9,7 @@ from whisper.whisper_token_embedding import WhisperTokenEmbedding
 from whisper.whisper_transformer_stack import WhisperTransformerStack
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperDecoder(WhisperTransformerStack):
     """Maps token ids and the encoder's output to (batch, length, hidden).
 

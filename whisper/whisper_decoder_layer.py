@@ -1,9 +1,12 @@
 """One pre-norm Whisper decoder layer: causal self-attention, cross-attention, feedforward."""
 
+import keras
+
 from whisper.whisper_attention import WhisperAttention
 from whisper.whisper_encoder_layer import WhisperEncoderLayer
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperDecoderLayer(WhisperEncoderLayer):
     """A Whisper encoder layer with cross-attention to the encoder's output.
 

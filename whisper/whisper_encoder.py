@@ -23,6 +23,7 @@ def sinusoid_table(length, channels):
     return np.concatenate([np.sin(angles), np.cos(angles), odd_column], axis=1).astype("float32")
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperEncoder(WhisperTransformerStack):
     """Maps log-mel features (batch, frames, mels) to (batch, ceil(frames / 2), hidden).
 

@@ -7,6 +7,7 @@ from whisper.layer_utils import layer_norm
 from whisper.whisper_attention import WhisperAttention
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperEncoderLayer(keras.layers.Layer):
     """A pre-norm transformer layer with exact-GELU feedforward.
 

@@ -6,6 +6,7 @@ from keras import ops
 from whisper.layer_utils import whisper_kernel_initializer
 
 
+@keras.saving.register_keras_serializable(package="whisper")
 class WhisperTokenEmbedding(keras.layers.Embedding):
     """A token embedding that maps hidden states back to token logits.
 
