@@ -29,11 +29,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from model_factory import tiny_backbone
 
 from train.checkpoints import CheckpointManager  # noqa: E402
 from train.checkpoints import export_preset  # noqa: E402
 from whisper import WhisperAudioToText  # noqa: E402
-from whisper import WhisperBackbone  # noqa: E402
 from whisper import WhisperTokenizer  # noqa: E402
 
 PRESET_DIR = "preset"
@@ -47,16 +47,8 @@ STRIDE = 64
 def make_task():
     """vocabulary 64, one layer, hidden 16, dropout (so SeedGenerator states
     are saved too), and a 15-token tokenizer so `from_preset` loads a task."""
-    keras.utils.set_random_seed(0)
-    backbone = WhisperBackbone(
-        vocabulary_size=64,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        dropout=0.1,
-        max_encoder_sequence_length=16,
-        max_decoder_sequence_length=8,
+    backbone = tiny_backbone(
+        64, seed=0, dropout=0.1, max_encoder_sequence_length=16, max_decoder_sequence_length=8
     )
     vocabulary = {"h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "he": 5, "ll": 6, "hell": 7}
     merges = ["h e", "l l", "he ll"]

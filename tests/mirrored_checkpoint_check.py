@@ -15,25 +15,21 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from model_factory import tiny_task  # noqa: E402
 
 from train.checkpoints import CheckpointManager  # noqa: E402
-from whisper import WhisperAudioToText  # noqa: E402
-from whisper import WhisperBackbone  # noqa: E402
 
 
 def make_task(seed):
-    keras.utils.set_random_seed(seed)
-    backbone = WhisperBackbone(
-        vocabulary_size=64,
-        num_layers=1,
-        num_heads=2,
+    return tiny_task(
+        64,
+        seed=seed,
         hidden_dim=8,
         intermediate_dim=16,
         dropout=0.1,
         max_encoder_sequence_length=16,
         max_decoder_sequence_length=8,
     )
-    return WhisperAudioToText(backbone)
 
 
 def values(variables):

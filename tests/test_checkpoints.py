@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_factory import tiny_backbone
 
 from train import checkpoints
 from train.checkpoints import CheckpointManager
@@ -29,11 +30,8 @@ def make_task(english_keras_hub_assets):
     (so its SeedGenerators matter) and tiny.en's tokenizer."""
 
     def make(seed, hidden_dim=8):
-        keras.utils.set_random_seed(seed)
-        backbone = WhisperBackbone(
-            vocabulary_size=51864,
-            num_layers=1,
-            num_heads=2,
+        backbone = tiny_backbone(
+            seed=seed,
             hidden_dim=hidden_dim,
             intermediate_dim=16,
             dropout=0.2,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import train_cli
+from model_factory import tiny_backbone
 
 from data_pipelines.featurizer import ENCODER_AUDIO
 from data_pipelines.featurizer import ENCODER_FEATURES
@@ -25,8 +26,6 @@ from train.strategy import build_strategy
 from train.trainer import Trainer
 from whisper import WhisperAudioConverter
 from whisper import WhisperAudioToText
-from whisper import WhisperBackbone
-from whisper.special_tokens import ENGLISH_ONLY_VOCABULARY_SIZE
 
 BATCH_SIZE = 2
 WINDOWS = {"30 s windows": False, "clip-length windows": True}
@@ -118,16 +117,7 @@ def one_step(speech_clips, tokenizer, clip_length_windows, features_in_step):
     strategy = build_strategy("default")
     converter = converter_for(clip_length_windows)
     with strategy.scope():
-        tf.keras.utils.set_random_seed(0)
-        backbone = WhisperBackbone(
-            vocabulary_size=ENGLISH_ONLY_VOCABULARY_SIZE,
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=32,
-            max_encoder_sequence_length=3000,
-            max_decoder_sequence_length=64,
-        )
+        backbone = tiny_backbone(seed=0, max_decoder_sequence_length=64)
         model = WhisperAudioToText(backbone, tokenizer=tokenizer, audio_converter=converter)
         optimizer = tf.keras.optimizers.SGD(learning_rate=1.0)
     trainer = Trainer(strategy, model, optimizer, jit_compile=True)

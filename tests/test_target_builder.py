@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
+from model_factory import tiny_backbone
 from tokenizers import AddedToken
 from transformers import WhisperTokenizerFast
 
@@ -21,7 +22,6 @@ from train.strategy import build_strategy
 from train.trainer import Trainer
 from whisper import WhisperAudioConverter
 from whisper import WhisperAudioToText
-from whisper import WhisperBackbone
 from whisper import WhisperTokenizer
 from whisper.transcription.transcript import Segment
 from whisper.whisper_audio_to_text import IGNORED_TARGET_ID
@@ -156,15 +156,7 @@ def test_prompt_tokens_carry_no_loss_in_batches_and_the_train_step(english, tmp_
 
     strategy = build_strategy("default")
     with strategy.scope():
-        backbone = WhisperBackbone(
-            vocabulary_size=51864,
-            num_layers=1,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=32,
-            max_encoder_sequence_length=200,
-            max_decoder_sequence_length=64,
-        )
+        backbone = tiny_backbone(max_encoder_sequence_length=200, max_decoder_sequence_length=64)
         model = WhisperAudioToText(backbone)
         optimizer = build_optimizer(model, WarmupDecaySchedule(1e-9, 0, 10))
     logits = model(x)

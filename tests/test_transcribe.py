@@ -5,17 +5,16 @@ import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import soundfile
 import srt
 from conftest import word_error_rate
+from model_factory import tiny_backbone
 
 from benchmarks.long_recording import long_recording
 from whisper.transcription.cli import main
 from whisper.whisper_audio_to_text import WhisperAudioToText
-from whisper.whisper_backbone import WhisperBackbone
 from whisper.whisper_tokenizer import WhisperTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -25,15 +24,7 @@ MAX_DECODER_LENGTH = 16
 @pytest.fixture(scope="module")
 def preset_dir(english_keras_hub_assets, tmp_path_factory):
     """A random-weight English-only model with tiny.en's tokenizer, saved."""
-    keras.utils.set_random_seed(0)
-    backbone = WhisperBackbone(
-        vocabulary_size=51864,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_decoder_sequence_length=MAX_DECODER_LENGTH,
-    )
+    backbone = tiny_backbone(seed=0, max_decoder_sequence_length=MAX_DECODER_LENGTH)
     tokenizer = WhisperTokenizer(**english_keras_hub_assets)
     directory = str(tmp_path_factory.mktemp("random_tiny"))
     WhisperAudioToText(backbone, tokenizer=tokenizer).save_to_preset(directory)
@@ -236,16 +227,9 @@ def test_help_runs_as_a_module():
 def test_language_auto_detects_and_reports_each_files_language(
     multilingual_keras_hub_assets, write_speech, tmp_path, capsys
 ):
-    keras.utils.set_random_seed(1)
     tokenizer = WhisperTokenizer(**multilingual_keras_hub_assets)
-    backbone = WhisperBackbone(
-        vocabulary_size=51865,  # multilingual Whisper's, timestamps included
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_decoder_sequence_length=MAX_DECODER_LENGTH,
-    )
+    # Multilingual Whisper's vocabulary, timestamps included.
+    backbone = tiny_backbone(51865, seed=1, max_decoder_sequence_length=MAX_DECODER_LENGTH)
     model = WhisperAudioToText(backbone, tokenizer=tokenizer, language="de")
     preset = str(tmp_path / "multilingual")
     model.save_to_preset(preset)

@@ -3,6 +3,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from model_factory import tiny_task
 
 from whisper.whisper_audio_to_text import WhisperAudioToText
 from whisper.whisper_audio_to_text import token_cross_entropy
@@ -17,17 +18,14 @@ ALLOWED = [ENGLISH_EOT, 262, 290, 318, 1110, 2068]
 
 @pytest.fixture(scope="module")
 def model():
-    keras.utils.set_random_seed(3)
-    backbone = WhisperBackbone(
-        vocabulary_size=51864,
+    return tiny_task(
+        seed=3,
         num_layers=2,
-        num_heads=2,
         hidden_dim=32,
         intermediate_dim=64,
         max_encoder_sequence_length=100,
         max_decoder_sequence_length=32,
     )
-    return WhisperAudioToText(backbone)
 
 
 def features(batch=4, frames=100, seed=0):
