@@ -229,7 +229,10 @@ def python_on_path(tmp_path, train_stub=False):
     bin_dir.mkdir(exist_ok=True)
     python = bin_dir / "python"
     if not train_stub:
-        python.symlink_to(sys.executable)
+        # A script, not a symlink: a virtual environment's interpreter run
+        # through a link elsewhere would lose its environment.
+        python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+        python.chmod(0o755)
         return bin_dir
     python.write_text(
         f"#!{sys.executable}\n"

@@ -1,11 +1,12 @@
 """The model and trainer tests on TensorFlow 2.20, the newest release Cloud TPU VMs install.
 
 pyproject.toml allows TensorFlow 2.20 and 2.21; the rest of the suite runs on CI's pin
-(constraints/ci.txt). This test builds a virtual environment that sees the system's
-packages, installs constraints/tf-2.20.txt into it (TensorFlow and the tensorboard that
-release requires, nothing else), and runs the model and trainer test modules there.
-The environment is kept under ~/.cache/whisper-keras/, named by a hash of those pins and
-this Python, and rebuilt when it is missing, half built or stale:
+(constraints/ci.txt). This test builds a virtual environment that sees the packages of
+the Python running it (a virtual environment's or the system's), installs
+constraints/tf-2.20.txt into it (TensorFlow and the tensorboard that release requires,
+nothing else), and runs the model and trainer test modules there. The environment is
+kept under ~/.cache/whisper-keras/, named by a hash of those pins and this Python, and
+rebuilt when it is missing, half built or stale:
 
     python -m pytest tests/test_tensorflow_versions.py
 """
@@ -18,6 +19,7 @@ import os
 import pathlib
 import re
 import shutil
+import site
 import subprocess
 import sys
 
@@ -84,16 +86,24 @@ def is_complete(directory, requirements):
 
 def build(directory, requirements):
     shutil.rmtree(directory, ignore_errors=True)
-    venv = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip"]
-    created = run([*venv, str(directory)], 120)
+    created = run([sys.executable, "-m", "venv", "--without-pip", str(directory)], 120)
     assert created.returncode == 0, created.stderr
-    # The system's pip, run by the environment's Python, installs into the
-    # environment; --no-deps leaves every other package to the system's.
+    # The packages of the Python running the tests, behind the environment's
+    # own: its site-packages, in a virtual environment too, where
+    # --system-site-packages would give the base interpreter's instead.
+    (site_packages(directory) / "outer-packages.pth").write_text("\n".join(site.getsitepackages()))
+    # The outer pip, run by the environment's Python, installs into the
+    # environment; --no-deps leaves every other package to the outer ones.
     install = ["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", *requirements]
     installed = run([str(directory / "bin" / "python"), *install], 600)
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     # Written last, so an interrupted build is rebuilt next time.
     (directory / "pins.json").write_text(json.dumps(requirements))
+
+
+def site_packages(directory):
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return directory / "lib" / version / "site-packages"
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +119,15 @@ def tf_2_20_python():
 
 
 @pytest.mark.slow
-def test_the_environment_runs_tensorflow_2_20_over_the_system_packages(tf_2_20_python):
+def test_the_environment_runs_tensorflow_2_20_over_the_outer_packages(tf_2_20_python):
     versions = run([str(tf_2_20_python), "-c", VERSIONS_SCRIPT], 120)
     assert versions.returncode == 0, versions.stderr[-3000:]
     found = json.loads(versions.stdout.splitlines()[-1])
     assert found["tensorflow"].startswith("2.20.") and found["tensorboard"].startswith("2.20.")
     assert pathlib.Path(found["tensorflow_file"]).is_relative_to(tf_2_20_python.parents[1])
-    # Keras is the system's: the same Keras runs on both TensorFlow releases.
+    # Keras is the outer one: the same Keras runs on both TensorFlow releases.
     assert found["keras"] == importlib.metadata.version("keras")
-    # TensorFlow 2.20's requirements are met by the system's packages, and this
+    # TensorFlow 2.20's requirements are met by the outer packages, and this
     # project's declared ranges accept it.
     check = run([str(tf_2_20_python), "-m", "pip", "check", "--disable-pip-version-check"], 120)
     complaints = [line for line in check.stdout.splitlines() if line.strip()]
