@@ -3,10 +3,8 @@
 import numpy as np
 import pytest
 
-from train.evaluate import EvaluationResult
 from train.evaluate import error_rates
 from train.evaluate import evaluate
-from train.evaluate import format_predictions
 from train.evaluate import pad_batch
 from train.evaluate import text_normalizer
 from whisper.audio_io import load_audio
@@ -101,17 +99,3 @@ def test_tiny_en_on_the_speech_clips(tiny_en, speech_clips):
     assert result.wer == pytest.approx(7 / 72, abs=0.03)
     assert result.cer < 0.1
     assert result.predictions[1][2] == "Please call me back when you get home tonight."
-
-
-def test_format_predictions_shows_rates_and_the_first_rows():
-    result = EvaluationResult(
-        wer=0.125,
-        cer=0.05,
-        num_examples=3,
-        predictions=[("a", "one", "one"), ("b", "two", "too"), ("c", "x", "y")],
-    )
-    text = format_predictions(result, n=2)
-    assert text.splitlines()[0] == "WER 12.50%  CER 5.00%  (3 examples)"
-    assert "  reference:  two" in text and "  hypothesis: too" in text
-    assert text.splitlines()[1::3] == ["a", "b"]
-    assert len(text.splitlines()) == 1 + 2 * 3

@@ -16,7 +16,7 @@ assert (wer, cer) == (0.0, 0.0)
 ```
 
 `evaluate(model, eval_examples, batch_size=16)` transcribes and scores a
-held-out set; `format_predictions` shows the result on the console.
+held-out set; the trackers (train/tracking.py) show its predictions.
 """
 
 import dataclasses
@@ -151,15 +151,3 @@ def _batches(examples, batch_size):
             batch = []
     if batch:
         yield batch
-
-
-def format_predictions(result, n=5):
-    """The error rates and the first `n` transcriptions, for the console."""
-    lines = [f"WER {result.wer:.2%}  CER {result.cer:.2%}  ({result.num_examples} examples)"]
-    for example_id, reference, hypothesis in result.predictions[:n]:
-        lines += [
-            f"{example_id}",
-            f"  reference:  {reference}",
-            f"  hypothesis: {hypothesis}",
-        ]
-    return "\n".join(lines)
