@@ -1,7 +1,8 @@
 """WhisperGenerator: compiled decoding loops for `WhisperAudioToText`.
 
-Greedy decoding, sampling at a temperature and beam search, with or
-without timestamps, and language detection. Every loop keeps static shapes
+Greedy decoding, sampling at a temperature and beam search
+(`whisper.beam_search`), with or without timestamps, and language
+detection. Every loop keeps static shapes
 (a key/value cache of `max_length` positions, prompts padded to a few
 widths), so each compiles once with XLA and is reused for every window.
 
