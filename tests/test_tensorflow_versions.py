@@ -40,10 +40,6 @@ TEST_MODULES = [
     "tests/test_train_strategy.py",
     "tests/test_checkpoints.py",
 ]
-# The larger architectures' count and keras_hub exchange check our weights'
-# layout, not TensorFlow's kernels: tiny.en's exchange runs here, they run in
-# the main run.
-LAYOUT_ONLY_TESTS = "not large_v3_turbo and not small_preset"
 # keras-hub, the test oracle, is installed with --no-deps on purpose (README), so
 # pip check always names the two packages it declares and does not need.
 # The test-only peers installed with --no-deps (README): keras-hub without
@@ -137,8 +133,7 @@ def test_the_environment_runs_tensorflow_2_20_over_the_outer_packages(tf_2_20_py
 
 @pytest.mark.slow
 def test_model_and_trainer_tests_pass_on_tensorflow_2_20(tf_2_20_python):
-    pytest_command = ["-m", "pytest", "-x", "-q", "-m", "not slow", "-k", LAYOUT_ONLY_TESTS]
-    pytest_command += ["-p", "no:cacheprovider"]
+    pytest_command = ["-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider"]
     result = run([str(tf_2_20_python), *pytest_command, *TEST_MODULES], 900)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
