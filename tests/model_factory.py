@@ -21,9 +21,5 @@ def tiny_backbone(vocabulary_size=ENGLISH_ONLY_VOCABULARY_SIZE, *, seed=None, **
     return WhisperBackbone(vocabulary_size=vocabulary_size, **{**ONE_LAYER, **architecture})
 
 
-def tiny_task(
-    vocabulary_size=ENGLISH_ONLY_VOCABULARY_SIZE, *, seed=None, task=None, **architecture
-):
-    """`task`: `WhisperAudioToText` arguments (tokenizer, language, ...)."""
-    backbone = tiny_backbone(vocabulary_size, seed=seed, **architecture)
-    return WhisperAudioToText(backbone, **(task or {}))
+def tiny_task(vocabulary_size=ENGLISH_ONLY_VOCABULARY_SIZE, *, seed=None, **architecture):
+    return WhisperAudioToText(tiny_backbone(vocabulary_size, seed=seed, **architecture))

@@ -107,34 +107,42 @@ class ClaimChecks(ast.NodeTransformer):
         self.found = self.checked = 0
 
     def visit_Expr(self, node):
-        claim = claimed_expression(self.lines[node.end_lineno - 1])
+        comment = trailing_comment(self.lines[node.end_lineno - 1])
+        claim = claimed_expression(comment)
         if claim is None:
             return node
-        value, printed = node.value, None
-        if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "print":
-            # The printed value is the claim's subject; the comment may also
-            # be the printed text itself.
-            value, printed = value.args[0], self.lines[node.end_lineno - 1].split("  # ", 1)[1]
         self.found += 1
-        arguments = [value, ast.Constant(claim), ast.Constant(printed)]
+        call = node.value
+        printing = isinstance(call, ast.Call) and getattr(call.func, "id", None) == "print"
+        # A printed value is the claim's subject, and the comment may be the
+        # printed text itself; the check returns the value, which is printed.
+        subject = call.args[0] if printing else call
+        arguments = [subject, ast.Constant(claim), ast.Constant(comment if printing else None)]
         arguments.append(ast.Call(ast.Name("globals", ast.Load()), [], []))
         check = ast.Call(ast.Name(CHECK_NAME, ast.Load()), arguments, [])
-        statements = [ast.Expr(check)] + ([node] if value is not node.value else [])
-        return [ast.copy_location(statement, node) for statement in statements]
+        if printing:
+            call.args[0] = check
+        else:
+            node.value = check
+        return node
 
     def check(self, actual, claim, printed, namespace):
         self.checked += 1
-        if printed is not None and str(actual) == printed:
-            return
-        expected = eval(claim, {**namespace, **CLAIM_CALLABLES})
-        assert same(actual, expected), f"{actual!r} where the example says {claim}"
+        if printed is None or str(actual) != printed:
+            expected = eval(claim, {**namespace, **CLAIM_CALLABLES})
+            assert same(actual, expected), f"{actual!r} where the example says {claim}"
+        return actual
 
 
-def claimed_expression(line):
-    """The checkable value a line's trailing comment claims, or None."""
-    if "  # " not in line:
+def trailing_comment(line):
+    """The text after a line's `  # `, or None."""
+    return line.split("  # ", 1)[1] if "  # " in line else None
+
+
+def claimed_expression(comment):
+    """The checkable value a trailing comment claims, or None."""
+    if comment is None:
         return None
-    comment = line.split("  # ", 1)[1]
     for cut in sorted(
         {len(comment), *(m.start() for m in re.finditer(r":? ", comment))}, reverse=True
     ):
