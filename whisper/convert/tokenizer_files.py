@@ -47,7 +47,8 @@ def read_hf_tokenizer_json(path, multilingual=None):
     pre_tokenizer = data.get("pre_tokenizer") or {}
     return {
         "vocabulary": data["model"]["vocab"],
-        "merges": [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]],
+        # Strings or pairs, by the file's version; `load_merges` takes both.
+        "merges": data["model"]["merges"],
         "special_tokens": special_tokens,
         "language_tokens": languages if multilingual else None,
         "add_prefix_space": pre_tokenizer.get("add_prefix_space", False),
