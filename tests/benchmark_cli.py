@@ -1,11 +1,11 @@
-"""Runs the README's `python -m benchmarks.NAME` commands at a tiny size.
+"""Runs the docs' `python -m benchmarks.NAME` commands at a tiny size.
 
-Benchmarks are not timed tests: each test runs a README command line as a
+Benchmarks are not timed tests: each test runs a command line of the docs as a
 user would, with options appended that make it small (later options win),
 and checks the table and the JSON it writes.
 """
 
-from readme_commands import module_arguments
+from doc_commands import module_arguments
 from train_cli import run_module
 
 # A Whisper small enough that a training step takes milliseconds.
@@ -19,15 +19,15 @@ TINY_ARCHITECTURE = {
 }
 
 
-def readme_benchmark_lines(module):
-    """The arguments of every README line that runs `module`; there is one at least."""
+def docs_benchmark_lines(module):
+    """The arguments of every docs line that runs `module`; there is one at least."""
     lines = module_arguments(module)
-    assert lines, f"README.md shows no `python -m {module}` command"
+    assert lines, f"the docs show no `python -m {module}` command"
     return lines
 
 
-def run_benchmark(module, readme_arguments, *tiny_arguments, output, timeout=900):
-    """`python -m module README-ARGUMENTS TINY-ARGUMENTS --output OUTPUT`."""
+def run_benchmark(module, docs_arguments, *tiny_arguments, output, timeout=900):
+    """`python -m module DOCS-ARGUMENTS TINY-ARGUMENTS --output OUTPUT`."""
     return run_module(
-        module, *readme_arguments, *tiny_arguments, "--output", str(output), timeout=timeout
+        module, *docs_arguments, *tiny_arguments, "--output", str(output), timeout=timeout
     )

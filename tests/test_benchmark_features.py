@@ -1,4 +1,4 @@
-"""`python -m benchmarks.features` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.features` runs as the docs show it, at a tiny size.
 
 Not a timed test: it checks the table and the JSON's structure and
 consistency, and that every side computed the same features.
@@ -6,19 +6,19 @@ consistency, and that every side computed the same features.
 
 import json
 
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
 SIDES = {"ours (tf.data)", "keras_hub", "transformers"}
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.features")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.features")
 
 
 def test_the_features_benchmark_compares_ours_with_both_peers(tmp_path):
     output = tmp_path / "features.json"
     completed = run_benchmark(
         "benchmarks.features",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         "--clips",
         "3",
         "--repeats",

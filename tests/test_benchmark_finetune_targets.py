@@ -1,4 +1,4 @@
-"""`python -m benchmarks.finetune_targets` runs as the README shows it, smaller.
+"""`python -m benchmarks.finetune_targets` runs as the docs show it, smaller.
 
 This is where fine-tuning on timestamped targets with previous-text prompts
 is shown to work: tiny.en, fine-tuned through `python -m train` with
@@ -11,10 +11,10 @@ clip's text as the prompt as well as without it.
 import json
 
 import pytest
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.finetune_targets")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.finetune_targets")
 
 
 @pytest.mark.slow
@@ -22,7 +22,7 @@ def test_fine_tuning_with_timestamps_and_prompts_keeps_both_working(tmp_path):
     output = tmp_path / "finetune_targets.json"
     completed = run_benchmark(
         "benchmarks.finetune_targets",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         *("--variants", "targets", "--recordings", "3", "--held-out-recordings", "1"),
         *("--clips-per-recording", "3", "--steps", "20", "--batch-size", "8"),
         output=output,

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.generation` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.generation` runs as the docs show it, at a tiny size.
 
 Not a timed test: it checks the table and the JSON's structure and
 consistency, and that on a real clip the real tiny.en weights decode to the
@@ -8,14 +8,14 @@ same tokens on every side.
 import json
 
 import pytest
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
 OURS = "ours (XLA)"
 PEERS = {"transformers (torch)", "CTranslate2"}
 MAX_NEW_TOKENS = 4
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.generation")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.generation")
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_the_generation_benchmark_compares_ours_with_both_peers(tmp_path):
     output = tmp_path / "generation.json"
     completed = run_benchmark(
         "benchmarks.generation",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         "--batch-sizes",
         "1",
         "--clips",

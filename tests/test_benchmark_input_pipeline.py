@@ -1,4 +1,4 @@
-"""`python -m benchmarks.input_pipeline` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.input_pipeline` runs as the docs show it, at a tiny size.
 
 Not a timed test: it checks the tables and the JSON's structure and
 internal consistency: positive stage costs, the ratio as the quotient of
@@ -10,7 +10,7 @@ import json
 import math
 
 import pytest
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
 from benchmarks import input_pipeline
@@ -42,7 +42,7 @@ COST_KEYS = {
     "cpu_seconds_per_example",
 }
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.input_pipeline")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.input_pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def run(tmp_path_factory):
     output = tmp_path_factory.mktemp("input_pipeline") / "input_pipeline.json"
     completed = run_benchmark(
         "benchmarks.input_pipeline",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         "--clips",
         str(SETTINGS["clips"]),
         "--batch-size",

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.long_form` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.long_form` runs as the docs show it, at a tiny size.
 
 Not a timed test: it checks the table and the JSON, and that every side
 transcribes the two sentences it is given.
@@ -7,10 +7,10 @@ transcribes the two sentences it is given.
 import json
 
 import pytest
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.long_form")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.long_form")
 SIDES = ["ours, sequential (XLA)", "ours, batched (XLA)", "faster-whisper", "transformers pipeline"]
 
 
@@ -18,7 +18,7 @@ SIDES = ["ours, sequential (XLA)", "ours, batched (XLA)", "faster-whisper", "tra
 def test_the_long_form_benchmark_compares_ours_with_both_peers(tmp_path):
     output = tmp_path / "long_form.json"
     completed = run_benchmark(
-        "benchmarks.long_form", README_ARGUMENTS, "--sentences", "2", output=output
+        "benchmarks.long_form", DOCS_ARGUMENTS, "--sentences", "2", output=output
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.startswith("Long-form transcription with timestamps, tiny.en")

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.scaling` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.scaling` runs as the docs show it, at a tiny size.
 
 Not a timed test: it checks the table and the JSON's structure and
 consistency, that the bytes all-reduced per step are those of the model's
@@ -13,14 +13,14 @@ import os
 
 import pytest
 from benchmark_cli import TINY_ARCHITECTURE as TINY
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
 from benchmarks.train_step import architecture
 from benchmarks.whisper_flops import training_flop_per_example
 from whisper.whisper_presets import backbone_presets
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.scaling")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.scaling")
 BATCH_PER_WORKER = 2
 ESTIMATED_PRESET = "whisper_tiny_en"
 
@@ -38,7 +38,7 @@ def document(tmp_path_factory):
     output = tmp_path_factory.mktemp("scaling") / "scaling.json"
     completed = run_benchmark(
         "benchmarks.scaling",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         "--architecture",
         json.dumps(TINY),
         "--batch-size",

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.short_clips` runs as the README shows it, at a tiny size.
+"""`python -m benchmarks.short_clips` runs as the docs show it, at a tiny size.
 
 Not a timed test: two of its modes train a small random model for a few
 seconds each through `python -m train`, and the test checks the table and
@@ -10,10 +10,10 @@ WERs follow from the figures beside them.
 import json
 
 import pytest
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
-[README_ARGUMENTS] = readme_benchmark_lines("benchmarks.short_clips")
+[DOCS_ARGUMENTS] = docs_benchmark_lines("benchmarks.short_clips")
 BUDGET_SECONDS = 3.0
 BATCH_SIZE = 2
 
@@ -23,7 +23,7 @@ def test_short_clips_trains_each_mode_for_the_budget_and_scores_it(tmp_path):
     output = tmp_path / "short_clips.json"
     completed = run_benchmark(
         "benchmarks.short_clips",
-        README_ARGUMENTS,
+        DOCS_ARGUMENTS,
         *("--modes", "padded_30s", "packed", "--budget-seconds", str(BUDGET_SECONDS)),
         *("--batch-size", str(BATCH_SIZE), "--calibration-steps", "2", "--eval-examples", "2"),
         *("--train-overrides", "model=tiny_random"),

@@ -1,16 +1,16 @@
-"""The README's resume-cost and training-step benchmarks run, at a small size."""
+"""The docs' resume-cost and training-step benchmarks run, at a small size."""
 
 import json
 
 import pytest
 from benchmark_cli import TINY_ARCHITECTURE
-from benchmark_cli import readme_benchmark_lines
+from benchmark_cli import docs_benchmark_lines
 from benchmark_cli import run_benchmark
 
 
 def test_resume_cost_measures_both_ways_of_resuming(tmp_path):
     output = tmp_path / "resume_cost.json"
-    [arguments] = readme_benchmark_lines("benchmarks.resume_cost")
+    [arguments] = docs_benchmark_lines("benchmarks.resume_cost")
     completed = run_benchmark(
         "benchmarks.resume_cost",
         arguments,
@@ -27,8 +27,8 @@ def test_resume_cost_measures_both_ways_of_resuming(tmp_path):
     assert results["speedup"] == expected
 
 
-TRAIN_STEP_LINES = readme_benchmark_lines("benchmarks.train_step")
-# The README's first line runs every side; the others change only the sizes,
+TRAIN_STEP_LINES = docs_benchmark_lines("benchmarks.train_step")
+# The docs' first line runs every side; the others change only the sizes,
 # which the tiny options below override, so two sides prove they parse and run.
 TRAIN_STEP_SIDES = [
     ["ours", "ours-remat-attention", "ours-remat-layers", "keras_hub"],

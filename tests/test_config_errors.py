@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import train_cli
+from doc_commands import DOCS
 from train_cli import MODEL_BUILT
 
 import train.__main__ as train_entry_point
@@ -266,11 +267,11 @@ def test_an_unreachable_hub_is_one_short_line_before_tensorflow(
     assert len(line) < 400 and "urllib3" not in line
 
 
-def test_the_readme_counts_these_configurations(tmp_path):
-    readme = (train_cli.ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_count_these_configurations(tmp_path):
+    docs = "".join(DOCS.values())
     total = len(BEFORE_TENSORFLOW) + len(BEFORE_THE_MODEL)
-    assert f"{total} bad configurations in `tests/test_config_errors.py`, " in readme
-    assert f"{len(BEFORE_TENSORFLOW)} of them refused before TensorFlow is imported" in readme
+    assert f"{total} bad configurations in `tests/test_config_errors.py`, " in docs
+    assert f"{len(BEFORE_TENSORFLOW)} of them refused before TensorFlow is imported" in docs
 
 
 def test_hydra_full_error_shows_the_traceback(tmp_path):

@@ -1,5 +1,5 @@
-"""The code examples in README.md and in every docstring of the project run as
-written and give the values their comments claim."""
+"""The code examples of the docs (README.md and docs/) and of every docstring of
+the project run as written and give the values their comments claim."""
 
 import ast
 import importlib
@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from doc_commands import DOCS
 
 import benchmarks
 import data_pipelines
@@ -56,10 +57,11 @@ def _docs(module):
                     yield f"{name}.{member_name}", inspect.getdoc(function)
 
 
-def readme_examples():
-    text = (ROOT / "README.md").read_text()
+def docs_examples():
     return [
-        pytest.param(code, id=f"README[{i}]") for i, code in enumerate(CODE_BLOCK.findall(text))
+        pytest.param(code, id=f"{path}[{i}]")
+        for path, text in DOCS.items()
+        for i, code in enumerate(CODE_BLOCK.findall(text))
     ]
 
 
@@ -75,9 +77,9 @@ def test_docstring_example_runs(code, in_scratch_directory):
     run_checking_claims(code, "<docstring example>")
 
 
-@pytest.mark.parametrize("code", readme_examples())
-def test_readme_example_runs(code, in_scratch_directory):
-    run_checking_claims(code, "<README example>")
+@pytest.mark.parametrize("code", docs_examples())
+def test_docs_example_runs(code, in_scratch_directory):
+    run_checking_claims(code, "<docs example>")
 
 
 def run_checking_claims(code, filename):

@@ -2,7 +2,7 @@
 
 Real `Trainer` steps on a small random Whisper (train_step_harness), in this
 process; keras_hub loads the merged export in a process of its own; the
-README's commands run as `python -m train` on tiny.en, shortened by debug=fast.
+The docs' commands run as `python -m train` on tiny.en, shortened by debug=fast.
 """
 
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import train_step_harness as harness
-from readme_commands import module_arguments
+from doc_commands import module_arguments
 from train_cli import assert_trained
 from train_cli import run_train
 
@@ -229,8 +229,8 @@ def test_layer_counts_beyond_the_model_are_refused():
         FineTuning(freeze_decoder_layers=2).apply(model)
 
 
-def readme_command(key):
-    """The arguments of the README's `python -m train` line that sets `key`."""
+def docs_command(key):
+    """The arguments of the docs' `python -m train` line that sets `key`."""
     (arguments,) = [args for args in module_arguments("train") if any(key in a for a in args)]
     return arguments
 
@@ -241,9 +241,9 @@ def run_footprint(run_dir):
 
 
 @pytest.mark.slow
-def test_the_readme_lora_command_trains_adapters_and_exports_a_plain_preset(tmp_path):
+def test_the_documented_lora_command_trains_adapters_and_exports_a_plain_preset(tmp_path):
     command = [
-        *readme_command("model.lora.rank"),
+        *docs_command("model.lora.rank"),
         "model.lora.alpha=16",
         "model.lora.targets=[query,value,feedforward_output]",
         "debug=fast",
@@ -267,8 +267,8 @@ def test_the_readme_lora_command_trains_adapters_and_exports_a_plain_preset(tmp_
 
 
 @pytest.mark.slow
-def test_the_readme_freezing_command_trains_the_rest(tmp_path):
-    command = readme_command("model.freeze_encoder_layers")
+def test_the_documented_freezing_command_trains_the_rest(tmp_path):
+    command = docs_command("model.freeze_encoder_layers")
     completed = run_train(*command, "debug=fast", "tracker=console", f"run_dir={tmp_path}")
     assert_trained(completed, tmp_path)
     # tiny.en less 2 of 4 encoder and decoder layers and the token table.

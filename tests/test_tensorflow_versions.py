@@ -40,9 +40,9 @@ TEST_MODULES = [
     "tests/test_train_strategy.py",
     "tests/test_checkpoints.py",
 ]
-# keras-hub, the test oracle, is installed with --no-deps on purpose (README), so
+# keras-hub, the test oracle, is installed with --no-deps on purpose (docs/development.md), so
 # pip check always names the two packages it declares and does not need.
-# The test-only peers installed with --no-deps (README): keras-hub without
+# The test-only peers installed with --no-deps (docs/development.md): keras-hub without
 # tensorflow-text, faster-whisper without onnxruntime (only its VAD needs it).
 KNOWN_PIP_CHECK_LINE = re.compile(
     r"^(keras-hub \S+ requires (sentencepiece|tensorflow-text)"

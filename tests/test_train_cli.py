@@ -1,4 +1,4 @@
-"""Every README command and config group, run as the real `python -m train` process.
+"""Every documented command and config group, run as the real `python -m train` process.
 
 Each run is tiny (`debug=fast`: 4 steps of 4 examples) but complete: it
 trains, evaluates, checkpoints and exports a preset. The README's main job,
@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from readme_commands import module_arguments
+from doc_commands import module_arguments
 from speech_datasets import prepare_tfds_dataset
 from speech_datasets import save_hf_dataset
 from speech_datasets import write_manifest
@@ -100,7 +100,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 @pytest.mark.slow
 def test_the_finetune_experiment_with_packing_lowers_held_out_wer(tmp_path):
-    # The README's experiment, shortened for CI: a few steps at a higher
+    # The docs' experiment, shortened for CI: a few steps at a higher
     # rate, several clips to each 30 s window; held-out clips are decoded
     # one by one in 30 s windows.
     completed = run_train(
@@ -157,7 +157,7 @@ def test_the_readme_main_job_runs_as_documented(tmp_path):
 
 
 def assert_run_directory(run_dir, stdout):
-    """The README's promises about a run directory and its console lines."""
+    """The docs' promises about a run directory and its console lines."""
     record = json.loads((run_dir / "run.json").read_text())
     assert re.fullmatch("[0-9a-f]{40}", record["git_commit"])
     assert isinstance(record["git_dirty"], bool)
@@ -173,14 +173,14 @@ def assert_run_directory(run_dir, stdout):
     assert re.search(r"\| eval/wer [\d.]+% \| eval/cer", stdout)
 
 
-def test_readme_commands_are_the_ones_tested():
-    # The commands the README shows for `python -m train`; each one above
+def test_documented_train_commands_are_the_ones_tested():
+    # The commands the docs show for `python -m train`; each one above
     # (or in test_config_errors.py, offline) runs it.
     shown = {" ".join(["python", "-m", "train", *args]) for args in module_arguments("train")}
-    assert shown == README_COMMANDS
+    assert shown == DOCUMENTED_COMMANDS
 
 
-README_COMMANDS = {
+DOCUMENTED_COMMANDS = {
     "python -m train experiment=finetune_tiny_en",
     "python -m train +preset=whisper_base_en strategy=mirrored trainer.steps=5000",
     "python -m train +preset=whisper_tiny_en model.load_weights=false debug=fast",
@@ -203,7 +203,7 @@ README_COMMANDS = {
 
 @pytest.mark.slow
 def test_a_presets_architecture_trains_offline_in_a_debug_run_that_learns_at_once(tmp_path):
-    # The README's command, offline: English-only presets share the
+    # The docs' command, offline: English-only presets share the
     # installed tokenizer. debug=fast logs to the console alone, and its
     # first update has a learning rate.
     completed = run_train(
@@ -221,7 +221,7 @@ def test_a_presets_architecture_trains_offline_in_a_debug_run_that_learns_at_onc
     assert float(first_rate.group(1)) > 0, completed.stdout[-3000:]
 
 
-def test_the_readme_preset_command_offline_says_what_to_pass(tmp_path):
+def test_the_documented_preset_command_offline_says_what_to_pass(tmp_path):
     completed = run_train(
         "+preset=whisper_base_en",
         "strategy=mirrored",

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from readme_commands import module_arguments
+from doc_commands import module_arguments
 from train_cli import assert_trained
 from train_cli import run_module
 from train_cli import run_train
@@ -22,8 +22,8 @@ from whisper import WhisperAudioToText
 from whisper import WhisperTokenizer
 
 LANGUAGES = ["de", "fr", None]
-# The README's command for these targets, run from the manifests' directory.
-[README_ARGUMENTS] = [
+# The docs' command for these targets, run from the manifests' directory.
+[DOCS_ARGUMENTS] = [
     arguments for arguments in module_arguments("train") if "data.timestamps=true" in arguments
 ]
 
@@ -72,7 +72,7 @@ def test_a_multilingual_run_keeps_its_language_for_generation_and_transcription(
 ):
     run_dir = tmp_path / "run"
     completed = run_train(
-        *README_ARGUMENTS,
+        *DOCS_ARGUMENTS,
         "debug=fast",
         "tracker=console",
         "model.architecture.vocabulary_size=51865",

@@ -295,7 +295,7 @@ def test_real_tiny_en_transcribes_speech_clips(
 def test_real_tiny_en_writes_two_minutes_to_srt_batched_with_beams(
     tiny_en_ctranslate2_dir, tmp_path, capsys
 ):
-    # The default (sequential, greedy) runs in the README commands' test.
+    # The default (sequential, greedy) runs in the documented commands' test.
     options = ["--batched", "--beam-size", "2"]
     recording = long_recording()
     path = tmp_path / "talk.flac"
@@ -342,15 +342,15 @@ def test_an_initial_prompt_helps_spell_what_it_names(tiny_en_ctranslate2_dir, sp
 
 
 @pytest.mark.slow
-def test_the_readmes_transcription_commands_run_as_shown(tmp_path):
-    """Every README line that runs `whisper.transcribe` or makes the long
+def test_the_documented_transcription_commands_run_as_shown(tmp_path):
+    """Every docs line that runs `whisper.transcribe` or makes the long
     recording, in bash (for its `$(...)` and globs), from a directory that
     holds the committed clips."""
-    from readme_commands import readme_lines
+    from doc_commands import docs_lines
 
     lines = [
         line.split(" && ", 1)[-1]
-        for line in readme_lines()
+        for line in docs_lines()
         if "-m whisper.transcribe" in line or "-m benchmarks.long_recording" in line
     ]
     assert any("--output-format srt" in line for line in lines), lines

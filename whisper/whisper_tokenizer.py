@@ -92,6 +92,7 @@ class WhisperTokenizer:
 
     Example:
 
+    ```pycon
     >>> vocabulary = {
     ...     "h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "he": 5, "ll": 6,
     ...     "hell": 7, "hello": 8, "Ġhello": 9,
@@ -116,6 +117,8 @@ class WhisperTokenizer:
     '<|startoftranscript|><|notimestamps|> hello<|endoftext|><|endoftext|>'
     >>> tokenizer.detokenize([11, 14, 9, 10, 10], skip_special_tokens=True)
     ' hello'
+
+    ```
 
     Real vocabularies come from a preset or a Hugging Face tokenizer.json:
 
