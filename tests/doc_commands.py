@@ -18,10 +18,10 @@ def _nav_pages(entries):
             yield target
 
 
-MKDOCS = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+MKDOCS = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 # {path from the repository root: its text}, README.md first.
 DOCS = {
-    path: (ROOT / path).read_text()
+    path: (ROOT / path).read_text(encoding="utf-8")
     for path in ["README.md", *(f"docs/{page}" for page in _nav_pages(MKDOCS["nav"]))]
 }
 BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.DOTALL)

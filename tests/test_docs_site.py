@@ -43,8 +43,9 @@ def test_the_site_builds_strictly_with_the_api_from_docstrings(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     # The home page is the README's overview, included by pymdownx.snippets.
-    assert "Fine-tune on your manifest" in (site / "index.html").read_text()
+    assert "Fine-tune on your manifest" in (site / "index.html").read_text(encoding="utf-8")
     for path, text in API_PAGES.items():
-        html = (site / path.removeprefix("docs/").removesuffix(".md") / "index.html").read_text()
+        page = site / path.removeprefix("docs/").removesuffix(".md") / "index.html"
+        html = page.read_text(encoding="utf-8")
         for name in DIRECTIVE.findall(text):
             assert f'id="{name}"' in html, (path, name)
