@@ -139,7 +139,12 @@ def measure_ours(settings):
     from whisper import WhisperAudioConverter
 
     clips = synthetic_clips(settings["clips"])
-    featurizer = Featurizer(WhisperAudioConverter(), max_audio_seconds=WINDOW_SECONDS)
+    featurizer = Featurizer(
+        WhisperAudioConverter(),
+        max_audio_seconds=WINDOW_SECONDS,
+        clip_length_windows=False,
+        min_window_seconds=0,
+    )
     waveforms = tf.RaggedTensor.from_row_lengths(
         np.concatenate(clips), [len(clip) for clip in clips]
     )

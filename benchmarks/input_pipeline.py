@@ -218,11 +218,11 @@ def single_core_options():
     return options
 
 
-def manifest_data_config():
-    """The data settings `python -m train data=manifest` runs with."""
+def manifest_config():
+    """The config `python -m train data=manifest` runs with."""
     from train.config import compose_train_config
 
-    return compose_train_config("data=manifest").data
+    return compose_train_config("data=manifest")
 
 
 def training_dataset(source, tokenizer, converter, batch_size, *, features_in_step):
@@ -230,8 +230,10 @@ def training_dataset(source, tokenizer, converter, batch_size, *, features_in_st
     for the manifest data group, on one worker."""
     from data_pipelines.pipeline import build_dataset
     from data_pipelines.record_log import RecordLog
+    from train.data import pipeline_arguments
 
-    config = manifest_data_config()
+    config = manifest_config()
+    data_settings = pipeline_arguments(config.data, build_dataset)
     return build_dataset(
         source,
         tokenizer,
@@ -239,14 +241,9 @@ def training_dataset(source, tokenizer, converter, batch_size, *, features_in_st
         batch_size=batch_size,
         training=True,
         seed=PIPELINE_SEED,
-        min_audio_seconds=config.min_audio_seconds,
-        max_audio_seconds=config.max_audio_seconds,
-        max_label_tokens=config.max_label_tokens,
-        label_padding_multiple=config.label_padding_multiple,
-        clip_length_windows=config.clip_length_windows,
-        spec_augment=config.spec_augment,
-        features_in_step=features_in_step,
-        shuffle_buffer=config.shuffle_buffer,
+        language=config.model.language,
+        task=config.model.task,
+        **(data_settings | {"features_in_step": features_in_step}),
         record_log=RecordLog(),
     )
 
@@ -296,16 +293,19 @@ def measure_stages(source, tokenizer, converter, settings):
     from data_pipelines.skip_counter import SkipCounter
     from data_pipelines.spec_augment import SpecAugment
     from data_pipelines.target_builder import TargetBuilder
+    from train.data import pipeline_arguments
     from whisper import audio_io
 
-    config = manifest_data_config()
-    limits = {
-        "min_audio_seconds": config.min_audio_seconds,
-        "max_audio_seconds": config.max_audio_seconds,
-    }
-    text_filter = ExampleFilter(
-        TargetBuilder(tokenizer), max_label_tokens=config.max_label_tokens, **limits
+    config = manifest_config()
+    target_builder = TargetBuilder(
+        tokenizer,
+        seed=PIPELINE_SEED,
+        language=config.model.language,
+        task=config.model.task,
+        **pipeline_arguments(config.data, TargetBuilder),
     )
+    limits = pipeline_arguments(config.data, ExampleFilter)
+    text_filter = ExampleFilter(target_builder, **limits)
     shard = ShardRecords(
         source,
         0,
@@ -318,7 +318,7 @@ def measure_stages(source, tokenizer, converter, settings):
     # At the file's own rate `ExampleFilter` reads without resampling.
     file_rate = settings["sampling_rate"]
     reader = ExampleFilter(None, sampling_rate=file_rate, **limits)
-    featurizer = Featurizer(converter, config.max_audio_seconds)
+    featurizer = Featurizer(converter, **pipeline_arguments(config.data, Featurizer))
     spec_augment = SpecAugment()
     clips = len(source)
     passes = settings["passes"]

@@ -26,14 +26,17 @@ def main():
     import_tensorflow_quietly()
     from data_pipelines.pipeline import build_dataset
     from data_pipelines.record_log import RecordLog
+    from data_pipelines.source_factory import build_source
     from data_pipelines.stream_position import StreamState
-    from data_pipelines.synthetic_source import SyntheticSpeechSource
+    from train.config import compose_train_config
+    from train.data import pipeline_arguments
     from whisper import WhisperAudioConverter
     from whisper import WhisperTokenizer
 
-    source = SyntheticSpeechSource(split="train", num_train=1024, num_eval=32, seed=0)
+    config = compose_train_config()
+    source = build_source(config.data.source, **config.data.train)
     tokenizer = WhisperTokenizer.from_preset("tiny_en")
-    converter = WhisperAudioConverter(pad_to_max_audio_length=False)
+    converter = WhisperAudioConverter(pad_to_max_audio_length=not config.data.clip_length_windows)
 
     def pipeline(stream_state=None):
         return build_dataset(
@@ -41,8 +44,10 @@ def main():
             tokenizer,
             converter,
             batch_size=args.batch_size,
-            clip_length_windows=True,
-            shuffle_buffer=256,
+            seed=config.seed,
+            language=config.model.language,
+            task=config.model.task,
+            **pipeline_arguments(config.data, build_dataset),
             record_log=RecordLog(),
             stream_state=stream_state,
         )

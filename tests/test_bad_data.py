@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import pytest
 from bad_data_corpus import write_bad_data_corpus
+from pipeline_settings import pipeline_settings
 
 from data_pipelines.example_filter import SKIP_REASONS
 from data_pipelines.manifest_source import ROW_SKIP_REASONS
@@ -100,9 +101,8 @@ def test_one_pass_counts_each_bad_example_under_its_reason_and_trains_on_the_res
         converter,
         batch_size=4,
         training=False,
-        min_audio_seconds=0.1,
-        max_audio_seconds=30.0,
         skip_counter=counter,
+        **pipeline_settings(build_dataset),
     )
     batch_list = list(dataset.as_numpy_iterator())
     assert counter.counts() == corpus.expected_counts("train")
@@ -116,7 +116,9 @@ def test_one_pass_counts_each_bad_example_under_its_reason_and_trains_on_the_res
 
 
 def test_unusual_but_valid_files_give_finite_features(corpus, converter):
-    evaluation = build_eval_examples(ManifestSource(corpus.train_manifest), converter)
+    evaluation = build_eval_examples(
+        ManifestSource(corpus.train_manifest), converter, **pipeline_settings(build_eval_examples)
+    )
     features = {example_id: features for example_id, features, _ in evaluation}
     for example_id in corpus.unusual_ids:
         assert np.isfinite(features[example_id]).all(), example_id
@@ -127,7 +129,10 @@ def test_unusual_but_valid_files_give_finite_features(corpus, converter):
 def test_the_eval_set_counts_each_bad_example_under_its_reason(corpus, converter):
     counter = SkipCounter(examples_per_reason=ALL_IDS)
     evaluation = build_eval_examples(
-        ManifestSource(corpus.dev_manifest), converter, skip_counter=counter
+        ManifestSource(corpus.dev_manifest),
+        converter,
+        skip_counter=counter,
+        **pipeline_settings(build_eval_examples),
     )
     assert [example_id for example_id, _, _ in evaluation] == list(corpus.usable["dev"])
     assert counter.counts() == corpus.expected_counts("dev")

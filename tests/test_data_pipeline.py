@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
+from pipeline_settings import pipeline_settings
 
 from data_pipelines.example_filter import ExampleFilter
 from data_pipelines.example_filter import SkippedExample
@@ -128,7 +129,9 @@ def seen_texts(tokenizer, examples, batch_list):
 
 def test_30_s_batches_have_the_models_inputs(tokenizer, converter, speech_clips):
     examples = speech_examples(speech_clips)
-    dataset = build_dataset(ListSource(examples), tokenizer, converter, batch_size=3)
+    dataset = build_dataset(
+        ListSource(examples), tokenizer, converter, batch_size=3, **pipeline_settings(build_dataset)
+    )
     spec_x, spec_y = dataset.element_spec
     assert spec_x["encoder_features"].shape.as_list() == [3, 3000, 80]
     for x, y in batches(dataset, 3):
@@ -153,8 +156,7 @@ def test_fixed_token_length_gives_static_shapes(tokenizer, converter, speech_cli
         tokenizer,
         converter,
         batch_size=2,
-        max_label_tokens=100,
-        label_padding_multiple=100,
+        **pipeline_settings(build_dataset, max_label_tokens=100, label_padding_multiple=100),
     )
     # Every shape known before running, as TPUs need.
     spec_x, spec_y = dataset.element_spec
@@ -169,7 +171,12 @@ def test_fixed_token_length_gives_static_shapes(tokenizer, converter, speech_cli
 def test_targets_are_decoder_ids_shifted_by_one(tokenizer, converter, speech_clips):
     examples = speech_examples(speech_clips)
     dataset = build_dataset(
-        ListSource(examples), tokenizer, converter, batch_size=4, training=False
+        ListSource(examples),
+        tokenizer,
+        converter,
+        batch_size=4,
+        training=False,
+        **pipeline_settings(build_dataset),
     )
     expected = texts_by_target_ids(tokenizer, examples)
     seen = []
@@ -198,7 +205,7 @@ def test_features_are_the_converters_for_the_decoded_audio(
             audio_converter,
             batch_size=2,
             training=False,
-            clip_length_windows=clip_mode,
+            **pipeline_settings(build_dataset, clip_length_windows=clip_mode),
         )
         for features, decoder_ids, mask, targets in rows(batches(dataset)):
             waveform = waveforms[row_target_ids(decoder_ids, mask, targets)]
@@ -216,7 +223,7 @@ def test_clip_length_batches_pad_to_two_second_multiples(tokenizer, clip_convert
         clip_converter,
         batch_size=2,
         training=False,
-        clip_length_windows=True,
+        **pipeline_settings(build_dataset, clip_length_windows=True),
     )
     frames = []
     for x, _ in batches(dataset):
@@ -234,7 +241,7 @@ def test_length_buckets_give_few_shapes(tokenizer, clip_converter):
         tokenizer,
         clip_converter,
         batch_size=4,
-        clip_length_windows=True,
+        **pipeline_settings(build_dataset, clip_length_windows=True),
     )
     shapes = {(x["encoder_features"].shape, y.shape) for x, y in batches(dataset, 18)}
     # One feature length per 2 s bucket up to 10 s, one token length.
@@ -251,9 +258,8 @@ def test_fixed_bucket_boundaries(tokenizer, clip_converter):
         clip_converter,
         batch_size=2,
         training=False,
-        max_audio_seconds=10,
-        clip_length_windows=True,
         bucket_boundaries=[3, 7],
+        **pipeline_settings(build_dataset, max_audio_seconds=10, clip_length_windows=True),
     )
     frames = sorted(x["encoder_features"].shape[1] for x, _ in batches(dataset))
     # Boundaries 3 s and 7 s round up to 4 s and 8 s; the last bucket is the
@@ -265,30 +271,36 @@ def test_a_minimum_window_pads_short_clips_to_it_in_training_and_evaluation(
     tokenizer, clip_converter
 ):
     durations = [0.5, 1.5, 2.5, 3.0, 5.5, 0.8]
-    common = dict(max_audio_seconds=10, clip_length_windows=True, min_window_seconds=3)
+    common = dict(max_audio_seconds=10, min_window_seconds=3)
     dataset = build_dataset(
         ListSource(tone_examples(durations)),
         tokenizer,
         clip_converter,
         batch_size=2,
         training=False,
-        **common,
+        **pipeline_settings(build_dataset, clip_length_windows=True, **common),
     )
     frames = sorted(x["encoder_features"].shape[1] for x, _ in batches(dataset))
     # The 3 s minimum rounds up to 4 s: the five clips up to 4 s get 4 s (two
     # full batches and a partial one), 5.5 s gets 6 s.
     assert frames == [400, 400, 400, 600]
-    common.pop("clip_length_windows")
-    held_out = build_eval_examples(ListSource(tone_examples(durations)), clip_converter, **common)
+    held_out = build_eval_examples(
+        ListSource(tone_examples(durations)),
+        clip_converter,
+        **pipeline_settings(build_eval_examples, **common),
+    )
     assert [len(features) for _, features, _ in held_out] == [300, 300, 300, 300, 550, 300]
 
 
 def test_a_minimum_window_needs_clip_length_windows(tokenizer, converter):
     with pytest.raises(ValueError, match="`min_window_seconds` needs `clip_length_windows=True`"):
         build_dataset(
-            ListSource(tone_examples([1.0])), tokenizer, converter, batch_size=1,
-            min_window_seconds=10,
-        )  # fmt: skip
+            ListSource(tone_examples([1.0])),
+            tokenizer,
+            converter,
+            batch_size=1,
+            **pipeline_settings(build_dataset, min_window_seconds=10),
+        )
 
 
 def test_in_memory_bytes_and_file_audio_agree(tokenizer, clip_converter, tmp_path):
@@ -311,7 +323,7 @@ def test_in_memory_bytes_and_file_audio_agree(tokenizer, clip_converter, tmp_pat
             clip_converter,
             batch_size=1,
             training=False,
-            clip_length_windows=True,
+            **pipeline_settings(build_dataset, clip_length_windows=True),
         )
         [(x, _)] = batches(dataset)
         features.append(x["encoder_features"])
@@ -379,10 +391,10 @@ def test_bad_examples_are_skipped_and_counted(tokenizer, clip_converter, bad_exa
         clip_converter,
         batch_size=1,
         training=False,
-        max_audio_seconds=3.0,
-        max_label_tokens=20,
-        clip_length_windows=True,
         skip_counter=counter,
+        **pipeline_settings(
+            build_dataset, max_audio_seconds=3.0, max_label_tokens=20, clip_length_windows=True
+        ),
     )
     batch_list = batches(dataset)
     assert seen_texts(tokenizer, good, batch_list) == [e.text for e in good]
@@ -416,8 +428,7 @@ def test_a_shard_without_usable_examples_fails_clearly(tokenizer, clip_converter
             tokenizer,
             clip_converter,
             batch_size=2,
-            max_audio_seconds=3.0,
-            clip_length_windows=True,
+            **pipeline_settings(build_dataset, max_audio_seconds=3.0, clip_length_windows=True),
         )
     message = str(error.value)
     assert "No usable examples in <ListSource 'list', 5 examples> (shard 0 of 1)" in (message)
@@ -427,7 +438,9 @@ def test_a_shard_without_usable_examples_fails_clearly(tokenizer, clip_converter
     assert "too_long 1 (long: 3.500 s > 3.0 s)" in message
 
     with pytest.raises(NoUsableExamplesError, match=r"'list', 0 examples>.*none"):
-        build_eval_examples(ListSource([]), clip_converter)
+        build_eval_examples(
+            ListSource([]), clip_converter, **pipeline_settings(build_eval_examples)
+        )
 
 
 # Sharding, determinism, resuming ----------------------------------------------
@@ -445,7 +458,7 @@ def test_shards_are_disjoint_and_cover_the_source(tokenizer, clip_converter):
             shard_index=shard_index,
             num_shards=2,
             training=False,
-            clip_length_windows=True,
+            **pipeline_settings(build_dataset, clip_length_windows=True),
         )
         texts.append(set(seen_texts(tokenizer, examples, batches(dataset))))
     assert not texts[0] & texts[1]
@@ -461,8 +474,7 @@ def test_the_order_is_fixed_by_the_seed(tokenizer, clip_converter):
             tokenizer,
             clip_converter,
             batch_size=2,
-            seed=seed,
-            clip_length_windows=True,
+            **pipeline_settings(build_dataset, seed=seed, clip_length_windows=True),
         )
         # 18 rows: one and a half passes, so a reshuffled second pass shows.
         return seen_texts(tokenizer, examples, batches(dataset, 9))
@@ -497,13 +509,16 @@ def test_resuming_from_a_stream_state_gives_the_same_batches(
             tokenizer,
             clip_converter if windows == "clip_length" else converter,
             batch_size=2,
-            seed=3,
-            clip_length_windows=windows == "clip_length",
-            packing=windows == "packed",
-            spec_augment=True,
-            shuffle_buffer=4,
             record_log=record_log,
             stream_state=stream_state,
+            **pipeline_settings(
+                build_dataset,
+                seed=3,
+                clip_length_windows=windows == "clip_length",
+                packing=windows == "packed",
+                spec_augment=True,
+                shuffle_buffer=4,
+            ),
         )
 
     log = RecordLog()
@@ -545,10 +560,9 @@ def test_a_resumed_stream_makes_no_record_of_what_it_skips(tokenizer, converter,
         tokenizer,
         converter,
         batch_size=2,
-        seed=3,
-        shuffle_buffer=4,
         record_log=RecordLog(),
         stream_state=state,
+        **pipeline_settings(build_dataset, seed=3, shuffle_buffer=4),
     )
     (_, _, positions), *_ = batches(dataset, 2)
     assert list(positions) == [37, 40]
@@ -559,8 +573,11 @@ def test_a_resumed_stream_makes_no_record_of_what_it_skips(tokenizer, converter,
 
 
 def packed_dataset(examples, tokenizer, converter, **kwargs):
-    arguments = dict(batch_size=2, training=False, packing=True, record_log=RecordLog())
-    return build_dataset(ListSource(examples), tokenizer, converter, **(arguments | kwargs))
+    arguments = dict(batch_size=2, training=False, record_log=RecordLog())
+    settings = pipeline_settings(build_dataset, packing=True)
+    return build_dataset(
+        ListSource(examples), tokenizer, converter, **(arguments | settings | kwargs)
+    )
 
 
 def test_packing_fills_30_s_windows_in_order_with_joined_transcripts(tokenizer, converter):
@@ -656,9 +673,9 @@ def test_only_skips_the_consumed_stream_passed_are_counted(tokenizer, clip_conve
         clip_converter,
         batch_size=4,
         training=True,
-        clip_length_windows=True,
         skip_counter=read_ahead,
         record_log=log,
+        **pipeline_settings(build_dataset, clip_length_windows=True),
     )
     stream = StreamPosition(log)
     for _, _, positions in batches(dataset, 2):
@@ -683,9 +700,9 @@ def test_spec_augment_masks_training_batches_only(tokenizer, clip_converter):
             clip_converter,
             batch_size=2,
             training=training,
-            seed=seed,
-            clip_length_windows=True,
-            spec_augment=spec_augment,
+            **pipeline_settings(
+                build_dataset, seed=seed, clip_length_windows=True, spec_augment=spec_augment
+            ),
         )
         return [x["encoder_features"] for x, _ in batches(dataset, 2)]
 
@@ -740,7 +757,11 @@ def test_eval_examples_are_features_texts_and_ids(converter, speech_clips, tmp_p
     examples.insert(1, SpeechExample(id="garbage", text="garbage", path=str(garbage)))
     counter = SkipCounter()
     evaluation = build_eval_examples(
-        ListSource(examples), converter, max_examples=5, skip_counter=counter
+        ListSource(examples),
+        converter,
+        max_examples=5,
+        skip_counter=counter,
+        **pipeline_settings(build_eval_examples),
     )
     assert [example_id for example_id, _, _ in evaluation] == [
         e.id for e in examples if e.id != "garbage"
@@ -761,21 +782,58 @@ def test_eval_examples_are_features_texts_and_ids(converter, speech_clips, tmp_p
 def test_arguments_are_checked(tokenizer, converter, clip_converter):
     source = ListSource(tone_examples([1.0]))
     with pytest.raises(ValueError, match="pad_to_max_audio_length=False"):
-        build_dataset(source, tokenizer, converter, batch_size=1, clip_length_windows=True)
+        build_dataset(
+            source,
+            tokenizer,
+            converter,
+            batch_size=1,
+            **pipeline_settings(build_dataset, clip_length_windows=True),
+        )
     with pytest.raises(ValueError, match="max_audio_length"):
-        build_dataset(source, tokenizer, converter, batch_size=1, max_audio_seconds=40)
+        build_dataset(
+            source,
+            tokenizer,
+            converter,
+            batch_size=1,
+            **pipeline_settings(build_dataset, max_audio_seconds=40),
+        )
     with pytest.raises(ValueError, match="clip_length_windows=True"):
-        build_dataset(source, tokenizer, converter, batch_size=1, bucket_boundaries=[5])
+        build_dataset(
+            source,
+            tokenizer,
+            converter,
+            batch_size=1,
+            bucket_boundaries=[5],
+            **pipeline_settings(build_dataset),
+        )
     with pytest.raises(ValueError, match="Shard 2 of 2 does not exist"):
-        build_dataset(source, tokenizer, converter, batch_size=1, shard_index=2, num_shards=2)
+        build_dataset(
+            source,
+            tokenizer,
+            converter,
+            batch_size=1,
+            shard_index=2,
+            num_shards=2,
+            **pipeline_settings(build_dataset),
+        )
     with pytest.raises(ValueError, match="batch_size"):
-        build_dataset(source, tokenizer, converter, batch_size=0)
+        build_dataset(
+            source, tokenizer, converter, batch_size=0, **pipeline_settings(build_dataset)
+        )
     with pytest.raises(ValueError, match="Unknown task"):
-        build_dataset(source, tokenizer, converter, batch_size=1, task="summarize")
+        build_dataset(
+            source,
+            tokenizer,
+            converter,
+            batch_size=1,
+            **pipeline_settings(build_dataset, task="summarize"),
+        )
 
 
 def test_example_filter_names_what_is_wrong():
-    example_filter = ExampleFilter(None, min_audio_seconds=0.5, max_audio_seconds=2)
+    example_filter = ExampleFilter(
+        None, **pipeline_settings(ExampleFilter, min_audio_seconds=0.5, max_audio_seconds=2)
+    )
     stereo = np.zeros((RATE, 2), np.float32)
     assert example_filter.waveform("ok", stereo, RATE, "", b"").shape == (RATE,)
     with pytest.raises(SkippedExample) as skipped:

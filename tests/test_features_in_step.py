@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 import train_cli
 from model_factory import tiny_backbone
+from pipeline_settings import pipeline_settings
 
 from data_pipelines.featurizer import ENCODER_AUDIO
 from data_pipelines.featurizer import ENCODER_FEATURES
@@ -65,9 +66,12 @@ def batches(speech_clips, tokenizer, converter, clip_length_windows, features_in
         tokenizer,
         converter,
         batch_size=BATCH_SIZE,
-        clip_length_windows=clip_length_windows,
-        features_in_step=features_in_step,
-        **kwargs,
+        **pipeline_settings(
+            build_dataset,
+            clip_length_windows=clip_length_windows,
+            features_in_step=features_in_step,
+            **kwargs,
+        ),
     )
     return list(dataset.as_numpy_iterator())
 
@@ -126,9 +130,12 @@ def one_step(speech_clips, tokenizer, clip_length_windows, features_in_step):
         tokenizer,
         converter,
         batch_size=BATCH_SIZE,
-        clip_length_windows=clip_length_windows,
-        features_in_step=features_in_step,
-        max_label_tokens=63,
+        **pipeline_settings(
+            build_dataset,
+            clip_length_windows=clip_length_windows,
+            features_in_step=features_in_step,
+            max_label_tokens=63,
+        ),
     )
     before = [v.numpy() for v in trainer.trainable_variables]
     batch = next(iter(strategy.distribute_datasets_from_function(lambda _: dataset)))

@@ -7,6 +7,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 from model_factory import tiny_backbone
+from pipeline_settings import pipeline_settings
 from tokenizers import AddedToken
 from transformers import WhisperTokenizerFast
 
@@ -52,7 +53,9 @@ def example(**fields):
 
 
 def test_timestamped_targets_are_transformers_format(english, transformers_tokenizer):
-    builder = TargetBuilder(english, timestamps=True, without_timestamps_share=0.0)
+    builder = TargetBuilder(
+        english, **pipeline_settings(TargetBuilder, timestamps=True, without_timestamps_share=0.0)
+    )
     target = builder.target(example(segments=SEGMENTS))
     assert target.ids == transformers_tokenizer(TIMED_TEXT).input_ids
     assert target.ids[:2] == [english.bos_token_id, english.timestamp_begin_id]
@@ -67,14 +70,20 @@ def test_timestamps_are_quantized_to_20_ms(english):
 
 
 def test_a_share_of_timed_examples_trains_without_timestamps(english):
-    builder = TargetBuilder(english, timestamps=True, without_timestamps_share=0.3, seed=7)
+    builder = TargetBuilder(
+        english,
+        **pipeline_settings(TargetBuilder, timestamps=True, without_timestamps_share=0.3, seed=7),
+    )
     timed = [
         english.no_timestamps_token_id not in builder.target(example(segments=SEGMENTS), p).ids
         for p in range(1000)
     ]
     assert np.mean(timed) == pytest.approx(0.7, abs=0.05)
     # The draw is the position's: a resumed stream builds the same targets.
-    again = TargetBuilder(english, timestamps=True, without_timestamps_share=0.3, seed=7)
+    again = TargetBuilder(
+        english,
+        **pipeline_settings(TargetBuilder, timestamps=True, without_timestamps_share=0.3, seed=7),
+    )
     assert builder.target(example(segments=SEGMENTS), 5) == again.target(
         example(segments=SEGMENTS), 5
     )
@@ -83,33 +92,43 @@ def test_a_share_of_timed_examples_trains_without_timestamps(english):
 
 
 def test_previous_text_prompt_precedes_the_target_and_carries_no_loss(english):
-    builder = TargetBuilder(english, previous_text_probability=1.0)
+    builder = TargetBuilder(
+        english, **pipeline_settings(TargetBuilder, previous_text_probability=1.0)
+    )
     target = builder.target(example(previous_text="Good morning."))
     prompt = english.previous_text_ids("Good morning.")
     assert prompt[0] == english.previous_text_token_id == 50360
     assert target.ids == prompt + english.training_target_ids("Hello world.")
     assert target.loss_start == len(prompt)
     assert builder.target(example(previous_text="  ")).loss_start == 0
-    never = TargetBuilder(english, previous_text_probability=0.0)
+    never = TargetBuilder(
+        english, **pipeline_settings(TargetBuilder, previous_text_probability=0.0)
+    )
     assert never.target(example(previous_text="Good morning.")).loss_start == 0
 
 
 def test_a_long_previous_text_keeps_its_end_to_fit(english):
-    builder = TargetBuilder(english, previous_text_probability=1.0, max_label_tokens=12)
+    builder = TargetBuilder(
+        english,
+        **pipeline_settings(TargetBuilder, previous_text_probability=1.0, max_label_tokens=12),
+    )
     target = builder.target(example(previous_text="one two three four five six seven eight"))
     assert len(target.ids) - 1 == 12
     assert english.detokenize(target.ids[1 : target.loss_start]).endswith("seven eight")
-    full = TargetBuilder(english, previous_text_probability=1.0, max_label_tokens=5)
+    full = TargetBuilder(
+        english,
+        **pipeline_settings(TargetBuilder, previous_text_probability=1.0, max_label_tokens=5),
+    )
     assert full.target(example(previous_text="one two")).loss_start == 0
 
 
 def test_each_example_is_prompted_in_its_own_language(multilingual_keras_hub_assets):
     tokenizer = WhisperTokenizer(**multilingual_keras_hub_assets)
-    builder = TargetBuilder(tokenizer, language="en")
+    builder = TargetBuilder(tokenizer, **pipeline_settings(TargetBuilder, language="en"))
     german = builder.target(example(language="german")).ids
     assert german[:4] == tokenizer.decoder_prompt_ids(language="de")
     assert builder.target(example()).ids[1] == tokenizer.language_token_id("en")
-    example_filter = ExampleFilter(builder)
+    example_filter = ExampleFilter(builder, **pipeline_settings(ExampleFilter))
     with pytest.raises(SkippedExample) as skipped:
         example_filter.target(example(language="klingon"))
     assert skipped.value.reason == "unsupported_language"
@@ -117,9 +136,10 @@ def test_each_example_is_prompted_in_its_own_language(multilingual_keras_hub_ass
 
 
 def test_english_only_tokenizers_refuse_other_languages(english):
+    builder = TargetBuilder(english, **pipeline_settings(TargetBuilder))
     with pytest.raises(SkippedExample, match="unsupported_language: language 'fr'"):
-        TargetBuilder(english).target(example(language="fr"))
-    assert TargetBuilder(english).target(example(language="en")).ids[1] == 50362
+        builder.target(example(language="fr"))
+    assert builder.target(example(language="en")).ids[1] == 50362
 
 
 def test_prompt_tokens_carry_no_loss_in_batches_and_the_train_step(english, tmp_path):
@@ -138,9 +158,12 @@ def test_prompt_tokens_carry_no_loss_in_batches_and_the_train_step(english, tmp_
         converter,
         batch_size=3,
         training=False,
-        clip_length_windows=True,
-        previous_text_probability=1.0,
-        label_padding_multiple=8,
+        **pipeline_settings(
+            build_dataset,
+            clip_length_windows=True,
+            previous_text_probability=1.0,
+            label_padding_multiple=8,
+        ),
     )
     x, y = next(iter(dataset))
     y = y.numpy()

@@ -1,18 +1,25 @@
 """configs/ and the schema: every file parses, every group option composes, values live once."""
 
 import dataclasses
+import inspect
 import pathlib
 
 import pytest
 from omegaconf import OmegaConf
 
 import train.__main__  # noqa: F401  (registers the schema and the presets)
+from data_pipelines.example_filter import ExampleFilter
+from data_pipelines.featurizer import Featurizer
+from data_pipelines.pipeline import build_dataset
+from data_pipelines.pipeline import build_eval_examples
 from data_pipelines.source_factory import SOURCE_KINDS
+from data_pipelines.target_builder import TargetBuilder
 from train.choices import SCHEDULE_KINDS
 from train.choices import STRATEGY_KINDS
 from train.config import TrainConfig
 from train.config import compose_train_config
 from train.config_errors import ConfigError
+from train.data import pipeline_arguments
 from train.validation import validate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -38,6 +45,26 @@ def test_a_groups_options_share_its_common_block_and_copy_none_of_it(group):
         assert f"common/{common.stem}@_here_" in option.defaults, path.name
         copied = [key for key in option if key in shared and option[key] == shared[key]]
         assert copied == [], f"{path.name} restates {copied} of {common.name}"
+
+
+@pytest.mark.parametrize(
+    "function",
+    [build_dataset, build_eval_examples, TargetBuilder, ExampleFilter, Featurizer],
+    ids=lambda function: function.__name__,
+)
+def test_the_pipeline_takes_the_configs_values_without_defaults_of_its_own(function):
+    cfg = compose_train_config()
+    config_keys = {"seed", *cfg.model, *cfg.data}
+    parameters = inspect.signature(function).parameters.values()
+    restated = [p.name for p in parameters if p.name in config_keys and p.default is not p.empty]
+    assert restated == [], f"{function.__name__} restates the config's {restated}"
+
+
+def test_every_pipeline_setting_of_the_config_reaches_the_pipeline():
+    data = compose_train_config().data
+    taken = pipeline_arguments(data, build_dataset) | pipeline_arguments(data, build_eval_examples)
+    # The sources' keys, and the evaluation set's size (`max_examples`).
+    assert set(data) - set(taken) == {"source", "train", "eval", "max_eval_examples"}
 
 
 def test_the_schema_states_types_and_no_values():

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 from doc_commands import module_arguments
+from pipeline_settings import pipeline_settings
 from train_cli import assert_trained
 from train_cli import run_module
 from train_cli import run_train
@@ -58,8 +59,7 @@ def test_each_row_is_prompted_in_its_language(multilingual_tokenizer_json, manif
         WhisperAudioConverter(pad_to_max_audio_length=False),
         batch_size=6,
         training=False,
-        clip_length_windows=True,
-        language="en",
+        **pipeline_settings(build_dataset, clip_length_windows=True, language="en"),
     )
     x, _ = next(iter(dataset))
     languages = [tokenizer.id_to_token(i) for i in x["decoder_token_ids"].numpy()[:, 1]]

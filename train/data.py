@@ -1,6 +1,7 @@
 """The run's data: a distributed training dataset and the held-out examples."""
 
 import dataclasses
+import inspect
 
 import numpy as np
 
@@ -134,19 +135,7 @@ def build_run_data(
             seed=seed,
             language=model.language,
             task=model.task,
-            timestamps=data_config.timestamps,
-            without_timestamps_share=data_config.without_timestamps_share,
-            previous_text_probability=data_config.previous_text_probability,
-            min_audio_seconds=data_config.min_audio_seconds,
-            max_audio_seconds=data_config.max_audio_seconds,
-            max_label_tokens=data_config.max_label_tokens,
-            label_padding_multiple=data_config.label_padding_multiple,
-            clip_length_windows=data_config.clip_length_windows,
-            min_window_seconds=data_config.min_window_seconds,
-            packing=data_config.packing,
-            spec_augment=data_config.spec_augment,
-            features_in_step=data_config.features_in_step,
-            shuffle_buffer=data_config.shuffle_buffer,
+            **pipeline_arguments(data_config, build_dataset),
             skip_counter=skipped,
             record_log=stream.record_log,
             stream_state=state,
@@ -158,14 +147,30 @@ def build_run_data(
         eval_examples = build_eval_examples(
             sources.eval,
             converter,
-            min_audio_seconds=data_config.min_audio_seconds,
-            max_audio_seconds=data_config.max_audio_seconds,
-            min_window_seconds=data_config.min_window_seconds,
+            **pipeline_arguments(data_config, build_eval_examples),
             max_examples=data_config.max_eval_examples,
             skip_counter=skipped,
         )
     ((pipeline_id, stream),) = streams
     return RunData(train, eval_examples, skipped, strategy, pipeline_id, stream)
+
+
+def pipeline_arguments(data_config, function):
+    """The `data` config's values that `function` takes, by name.
+
+    `function` is one of the input pipeline's (`build_dataset`,
+    `build_eval_examples`, `TargetBuilder`, `ExampleFilter`, `Featurizer`),
+    whose keyword-only parameters named after `data` keys take those keys'
+    values and have no default of their own: the config holds them once.
+    The run's `seed`, `model.language` and `model.task` are the caller's
+    to pass.
+    """
+    parameters = inspect.signature(function).parameters.values()
+    return {
+        parameter.name: data_config[parameter.name]
+        for parameter in parameters
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.name in data_config
+    }
 
 
 def resumed_state(stream_states, pipeline_id):
