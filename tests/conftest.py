@@ -11,6 +11,17 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first, so that the two workers (pyproject.toml) end together:
+    the quick ones fill in behind the long ones. Tests of the one Slurm
+    cluster (a session fixture, tests/slurm_cluster.py) share a worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 REQUIRED_SPECIAL_TOKENS = (
     "<|endoftext|>",
     "<|startoftranscript|>",
