@@ -252,6 +252,7 @@ def test_export_loads_as_backbone_and_as_task(tmp_path, make_task):
     assert task.tokenizer.eos_token_id == 50256
 
 
+@pytest.mark.slow
 def test_checkpoints_move_between_mirrored_and_plain_variables():
     script = os.path.join(os.path.dirname(__file__), "mirrored_checkpoint_check.py")
     repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

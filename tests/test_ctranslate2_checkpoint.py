@@ -451,6 +451,7 @@ def test_tiny_en_imports_with_the_preset_architecture(tiny_en):
     assert tiny_en.begin_suppress_tokens == [220, 50256]
 
 
+@pytest.mark.slow
 def test_tiny_en_transcribes_the_speech_clips(tiny_en, speech_clips):
     clips = [load_audio(path) for path, _ in speech_clips]
     sentences = [text for _, text in speech_clips]

@@ -82,6 +82,7 @@ def test_evaluate_rejects_empty_input_and_bad_batch_sizes(tiny_en):
         evaluate(tiny_en, [("a", np.zeros((3000, 80)), "a")], batch_size=0)
 
 
+@pytest.mark.slow
 def test_tiny_en_on_the_speech_clips(tiny_en, speech_clips):
     examples = [
         (path.rsplit("/", 1)[-1], tiny_en.audio_converter(load_audio(path)), text)

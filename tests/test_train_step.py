@@ -337,7 +337,8 @@ def test_a_model_built_outside_the_strategy_scope_is_refused(one_device):
         Trainer(one_device, model, optimizer)
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
+# Compiled, the same check takes twice as long: the quick tier runs it eagerly.
+@pytest.mark.parametrize("jit_compile", [pytest.param(True, marks=pytest.mark.slow), False])
 @pytest.mark.parametrize("mode", ["attention", "layers"])
 def test_rematerialized_training_reaches_the_same_weights(one_device, mode, jit_compile):
     batches = harness.global_batches(num_steps=2, global_batch_size=4)

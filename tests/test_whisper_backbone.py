@@ -301,7 +301,9 @@ def test_mixed_precision_keeps_norms_and_softmax_in_float32():
     assert max_difference(outputs, reference(inputs)) < 0.1
 
 
-@pytest.mark.parametrize("direction", ["ours_to_keras_hub", "keras_hub_to_ours"])
+@pytest.mark.parametrize(
+    "direction", ["ours_to_keras_hub", pytest.param("keras_hub_to_ours", marks=pytest.mark.slow)]
+)
 def test_small_preset_loads_in_the_other_library_with_the_same_outputs(
     tmp_path, keras_hub_oracle, direction
 ):
