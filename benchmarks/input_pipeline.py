@@ -312,7 +312,7 @@ def measure_stages(source, tokenizer, converter, settings):
         1,
         text_filter,
         shuffle_seed=PIPELINE_SEED,
-        shuffle_buffer=config.shuffle_buffer,
+        shuffle_buffer=config.data.shuffle_buffer,
         repeat=True,
     )
     # At the file's own rate `ExampleFilter` reads without resampling.
