@@ -15,11 +15,23 @@ import pytest  # noqa: E402
 def pytest_collection_modifyitems(items):
     """Slow tests first, so that the two workers (pyproject.toml) end together:
     the quick ones fill in behind the long ones. Tests of the one Slurm
-    cluster (a session fixture, tests/slurm_cluster.py) share a worker."""
+    cluster (a session fixture, tests/slurm_cluster.py) share a worker, and
+    so do a module's tests that share a module fixture, which each worker
+    would otherwise build again."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if "slurm_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+        elif _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _uses_a_module_fixture(item):
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return False
+    definitions = fixture_info.name2fixturedefs.values()
+    return any(chain[-1].scope == "module" for chain in definitions)
 
 
 REQUIRED_SPECIAL_TOKENS = (
