@@ -101,6 +101,7 @@ def random_history(rng):
     return history
 
 
+@pytest.mark.slow
 def test_masks_equal_transformers_processor_on_random_histories():
     rng = np.random.default_rng(0)
     histories = [random_history(rng) for _ in range(200)]

@@ -267,7 +267,9 @@ def test_a_frozen_encoder_is_neither_differentiated_nor_updated(one_device, free
         assert backward_passes and encoder_slots
 
 
-@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize(
+    "dtype", ["mixed_bfloat16", pytest.param("mixed_float16", marks=pytest.mark.slow)]
+)
 def test_mixed_precision_loss_is_finite_and_falls(one_device, dtype):
     trainer = harness.build_trainer(one_device, dtype=dtype, jit_compile=True)
     batch = harness.global_batches(num_steps=1, global_batch_size=4)[0]
