@@ -98,14 +98,8 @@ def test_in_step_features_equal_the_pipeline_features_on_real_speech(
             np.testing.assert_array_equal(audio_x[key], features_x[key])
 
 
-# 30 s windows make the step several times dearer: the quick tier trains on clip-length ones.
-@pytest.mark.parametrize(
-    "clip_length_windows",
-    [
-        pytest.param(False, marks=pytest.mark.slow, id="30 s windows"),
-        pytest.param(True, id="clip-length windows"),
-    ],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("clip_length_windows", WINDOWS.values(), ids=WINDOWS.keys())
 def test_a_train_step_on_in_step_features_matches_one_on_pipeline_features(
     speech_clips, tokenizer, clip_length_windows
 ):

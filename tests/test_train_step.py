@@ -282,6 +282,7 @@ def test_mixed_precision_loss_is_finite_and_falls(one_device, dtype):
 # The loss ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_skips_the_update_and_leaves_every_variable(one_device):
     trainer = harness.build_trainer(one_device)
     batches = harness.global_batches(3, 4, non_finite_step=1)
@@ -339,9 +340,9 @@ def test_a_model_built_outside_the_strategy_scope_is_refused(one_device):
         Trainer(one_device, model, optimizer)
 
 
-# Compiled, the same check takes twice as long: the quick tier runs it eagerly.
+# The quick tier checks one mode, eagerly; the full suite every mode, compiled too.
 @pytest.mark.parametrize("jit_compile", [pytest.param(True, marks=pytest.mark.slow), False])
-@pytest.mark.parametrize("mode", ["attention", "layers"])
+@pytest.mark.parametrize("mode", ["attention", pytest.param("layers", marks=pytest.mark.slow)])
 def test_rematerialized_training_reaches_the_same_weights(one_device, mode, jit_compile):
     batches = harness.global_batches(num_steps=2, global_batch_size=4)
     kept = harness.run_steps(one_device, batches, jit_compile=jit_compile)

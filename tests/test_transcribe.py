@@ -51,6 +51,7 @@ def run(capsys, *argv):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_prints_one_tab_separated_line_per_file_in_input_order(preset_dir, write_speech, capsys):
     paths = [
         write_speech("b.ogg", 3),

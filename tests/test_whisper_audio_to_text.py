@@ -278,6 +278,7 @@ def test_multilingual_language_and_task_persist(tmp_path, multilingual_keras_hub
     assert overridden.language == "de"
 
 
+@pytest.mark.slow
 def test_task_loads_a_preset_written_by_keras_hub(
     tmp_path, keras_hub_oracle, english_keras_hub_assets, keras_hub
 ):
