@@ -1,10 +1,11 @@
 """`python -m benchmarks.short_clips` runs as the docs show it, at a tiny size.
 
-Not a timed test: two of its modes train a small random model for a few
-seconds each through `python -m train`, and the test checks the table and
-the JSON: every mode trained for the steps its measured step time fills
-the budget with, packed windows hold several utterances, and the ratios and
-WERs follow from the figures beside them.
+Not a timed test: its packed mode (the one with more than one utterance to
+a window) trains a small random model without XLA for a few seconds through
+`python -m train`, and the test checks the table and the JSON: the mode
+trained for the steps its measured step time fills the budget with, packed
+windows hold several utterances, and the ratios and WERs follow from the
+figures beside them. The other modes differ only in the overrides they pass.
 """
 
 import json
@@ -19,14 +20,14 @@ BATCH_SIZE = 2
 
 
 @pytest.mark.slow
-def test_short_clips_trains_each_mode_for_the_budget_and_scores_it(tmp_path):
+def test_short_clips_trains_the_packed_mode_for_the_budget_and_scores_it(tmp_path):
     output = tmp_path / "short_clips.json"
     completed = run_benchmark(
         "benchmarks.short_clips",
         DOCS_ARGUMENTS,
-        *("--modes", "padded_30s", "packed", "--budget-seconds", str(BUDGET_SECONDS)),
+        *("--modes", "packed", "--budget-seconds", str(BUDGET_SECONDS)),
         *("--batch-size", str(BATCH_SIZE), "--calibration-steps", "2", "--eval-examples", "2"),
-        *("--train-overrides", "model=tiny_random"),
+        *("--train-overrides", "model=tiny_random", "trainer.jit_compile=false"),
         output=output,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -35,14 +36,12 @@ def test_short_clips_trains_each_mode_for_the_budget_and_scores_it(tmp_path):
     assert document["command"].startswith("python -m benchmarks.short_clips")
     results = document["results"]
     assert 0 <= results["pretrained_wer"] < 1
-    modes = results["modes"]
-    assert list(modes) == ["padded_30s", "packed"]
-    for mode in modes.values():
-        assert mode["steps"] == max(1, round(BUDGET_SECONDS / mode["step_seconds"]))
-        assert mode["utterances_per_second"] == pytest.approx(
-            BATCH_SIZE / mode["step_seconds"] * mode["utterances_per_window"]
-        )
-        assert mode["held_out_wer"] >= 0
-    assert modes["padded_30s"]["utterances_per_window"] == 1
-    # The synthetic clips last 2 to 7 s: several fill a 30 s window.
-    assert modes["packed"]["utterances_per_window"] > 3
+    assert list(results["modes"]) == ["packed"]
+    packed = results["modes"]["packed"]
+    assert packed["steps"] == max(1, round(BUDGET_SECONDS / packed["step_seconds"]))
+    assert packed["utterances_per_second"] == pytest.approx(
+        BATCH_SIZE / packed["step_seconds"] * packed["utterances_per_window"]
+    )
+    assert packed["held_out_wer"] >= 0
+    # The synthetic clips last 1 to 4.3 s: several fill a 30 s window.
+    assert packed["utterances_per_window"] > 3

@@ -133,7 +133,18 @@ def test_the_environment_runs_tensorflow_2_20_over_the_outer_packages(tf_2_20_py
 
 @pytest.mark.slow
 def test_model_and_trainer_tests_pass_on_tensorflow_2_20(tf_2_20_python):
-    pytest_command = ["-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider"]
+    pytest_command = [
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-m",
+        "not slow",
+        "-n",
+        "0",
+        "-p",
+        "no:cacheprovider",
+    ]
     result = run([str(tf_2_20_python), *pytest_command, *TEST_MODULES], 900)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]

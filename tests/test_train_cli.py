@@ -108,12 +108,13 @@ def test_the_finetune_experiment_with_packing_lowers_held_out_wer(tmp_path):
         *("data.clip_length_windows=false", "data.min_window_seconds=0", "data.packing=true"),
         "tracker=console",
         f"run_dir={tmp_path}",
-        "trainer.steps=10",
-        "trainer.eval_every_steps=10",
-        "trainer.checkpoint_every_steps=10",
-        "schedule.warmup_steps=2",
+        "trainer.steps=3",
+        "trainer.global_batch_size=4",
+        "trainer.eval_every_steps=3",
+        "trainer.checkpoint_every_steps=3",
+        "schedule.warmup_steps=1",
         "optimizer.learning_rate=3e-5",
-        "data.max_eval_examples=16",
+        "data.max_eval_examples=8",
     )
     assert_trained(completed, tmp_path)
     before, after = held_out_wer(completed.stdout)

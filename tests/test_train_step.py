@@ -160,6 +160,28 @@ def test_accumulating_two_half_batches_equals_one_full_batch(one_device):
     assert accumulated["metrics"]["examples"][0] == 8
 
 
+def test_traced_once_for_the_dataset_the_step_takes_each_shape_and_trains_alike(one_device):
+    # Clip-length windows change shape from batch to batch: traced once for
+    # the dataset's element_spec, the step takes each shape without tracing
+    # again, and gives the losses of a step traced per shape.
+    (x, y), second = harness.global_batches(num_steps=2, global_batch_size=4)
+    shorter = ({**second[0], "encoder_features": second[0]["encoder_features"][:, :8]}, second[1])
+
+    def dataset_fn(context):
+        longer = tf.data.Dataset.from_tensors((x, y))
+        return longer.concatenate(tf.data.Dataset.from_tensors(shorter))
+
+    losses = {}
+    for trace_once in (False, True):
+        trainer = harness.build_trainer(one_device, jit_compile=False)
+        iterator = iter(one_device.distribute_datasets_from_function(dataset_fn))
+        if trace_once:
+            trainer.trace_once_for(iterator.element_spec)
+        losses[trace_once] = [trainer.train_step(batch)["loss"] for batch in iterator]
+    assert trainer._distributed_step.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-6)
+
+
 def test_a_batch_that_does_not_split_into_micro_batches_is_refused(one_device):
     trainer = harness.build_trainer(one_device, gradient_accumulation_steps=3, jit_compile=False)
     batch = harness.global_batches(num_steps=1, global_batch_size=4)[0]

@@ -53,6 +53,7 @@ class TrainingLoop:
             return LoopOutcome(wer_before, None, skipped.total, stopped_at=start_step)
         window = ThroughputWindow(self.strategy)
         iterator = iter(self.data.train)
+        self.trainer.trace_once_for(iterator.element_spec)
         for step in range(start_step + 1, cfg.steps + 1):
             step_start = time.time()
             batch = next(iterator)

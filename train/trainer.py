@@ -155,6 +155,16 @@ class Trainer:
         )
         self._distributed_step = tf.function(self._run_distributed_step)
 
+    def trace_once_for(self, element_spec):
+        """Traces the step once for every batch that `element_spec` (the
+        distributed dataset's, `(x, y, ...)`) allows, instead of once per
+        batch shape: clip-length windows and token rows change shape from
+        batch to batch, and each trace takes seconds. XLA still compiles
+        each shape it meets, once."""
+        self._distributed_step = tf.function(
+            self._run_distributed_step, input_signature=[tuple(element_spec[:2])]
+        )
+
     def train_step(self, distributed_batch):
         """One optimizer update; returns its metrics as Python floats.
 
@@ -239,7 +249,7 @@ class Trainer:
     def _split_into_micro_batches(self, x, y):
         """(batch, ...) tensors as (accumulation steps, micro-batch, ...)."""
         steps = self.gradient_accumulation_steps
-        # Batch shapes are static here: train_step traces once per shape.
+        # The batch dimension is static: datasets drop a last, smaller batch.
         if y.shape[0] % steps:
             raise ValueError(
                 f"Each replica's batch must split into gradient_accumulation_steps="

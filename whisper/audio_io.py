@@ -30,7 +30,6 @@ import math
 import os
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 WHISPER_SAMPLING_RATE = 16000
@@ -207,6 +206,10 @@ def resample(audio, from_rate, to_rate):
     from_rate, to_rate = _rate(from_rate), _rate(to_rate)
     if from_rate == to_rate:
         return audio
+    # Imported here: scipy.signal takes most of a second to import, and
+    # every process that reads audio (each `python -m train`) pays it.
+    import scipy.signal
+
     common = math.gcd(from_rate, to_rate)
     return scipy.signal.resample_poly(audio, up=to_rate // common, down=from_rate // common)
 
