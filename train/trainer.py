@@ -249,8 +249,9 @@ class Trainer:
     def _split_into_micro_batches(self, x, y):
         """(batch, ...) tensors as (accumulation steps, micro-batch, ...)."""
         steps = self.gradient_accumulation_steps
-        # The batch dimension is static: datasets drop a last, smaller batch.
-        if y.shape[0] % steps:
+        # Unknown when traced for a multi-worker dataset's element_spec; the
+        # config checks (train.validation) refuse a batch that does not split.
+        if y.shape[0] is not None and y.shape[0] % steps:
             raise ValueError(
                 f"Each replica's batch must split into gradient_accumulation_steps="
                 f"{steps} equal micro-batches; got a batch of {y.shape[0]}."
