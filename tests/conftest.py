@@ -14,13 +14,18 @@ import pytest  # noqa: E402
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Slow tests first, so that the two workers (pyproject.toml) end together:
-    the quick ones fill in behind the long ones. Tests of the one Slurm
+    """The longest tests first, then the other slow ones, so that the two
+    workers (pyproject.toml) end together: the quick ones fill in behind. Tests of the one Slurm
     cluster (a session fixture, tests/slurm_cluster.py) share a worker, and
     so do a module's tests that share a module fixture, which each worker
     would otherwise build again. First among the hooks: pytest-xdist reads
     the groups in its own hook, and a mark added after it is ignored."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("longest") is None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
     for item in items:
         if "slurm_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("slurm"))

@@ -18,6 +18,7 @@ from benchmark_cli import run_benchmark
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_fine_tuning_with_timestamps_and_prompts_keeps_both_working(tmp_path):
     output = tmp_path / "finetune_targets.json"
     completed = run_benchmark(

@@ -41,6 +41,7 @@ def first_checkpoint(run_dir, process, after_step=0, timeout=600):
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_a_killed_worker_stops_the_job_naming_it_ctrl_c_saves_and_the_same_command_resumes(
     tmp_path,
 ):

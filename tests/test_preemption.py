@@ -74,6 +74,7 @@ class TrainProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_sigterm_then_kills_at_random_moments_end_with_the_uninterrupted_weights(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     status, output = TrainProcess(*EXACT_RUN, f"run_dir={reference}").finish()

@@ -132,6 +132,7 @@ def test_the_environment_runs_tensorflow_2_20_over_the_outer_packages(tf_2_20_py
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_model_and_trainer_tests_pass_on_tensorflow_2_20(tf_2_20_python):
     pytest_command = [
         "-m",

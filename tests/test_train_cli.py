@@ -146,6 +146,7 @@ def test_a_sweep_runs_each_job_in_its_own_directory(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.longest
 def test_the_readme_main_job_runs_as_documented(tmp_path):
     # `python -m train` exactly, in a fresh directory: 600 steps on the
     # synthetic corpus, every backend (wandb offline, TensorBoard, console).
