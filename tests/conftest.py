@@ -15,10 +15,10 @@ import pytest  # noqa: E402
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """The longest tests first, then the other slow ones, so that the two
-    workers (pyproject.toml) end together: the quick ones fill in behind. Tests of the one Slurm
-    cluster (a session fixture, tests/slurm_cluster.py) share a worker, and
-    so do a module's tests that share a module fixture, which each worker
-    would otherwise build again. First among the hooks: pytest-xdist reads
+    workers (pyproject.toml) end together: the quick ones fill in behind.
+    Tests of the one Slurm cluster (a session fixture, tests/slurm_cluster.py)
+    share a worker, and so do a module's tests that share a module fixture,
+    which each worker would otherwise build again. First among the hooks: pytest-xdist reads
     the groups in its own hook, and a mark added after it is ignored."""
     items.sort(
         key=lambda item: (

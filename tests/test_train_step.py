@@ -178,6 +178,7 @@ def test_traced_once_for_the_dataset_the_step_takes_each_shape_and_trains_alike(
         if trace_once:
             trainer.trace_once_for(iterator.element_spec)
         losses[trace_once] = [trainer.train_step(batch)["loss"] for batch in iterator]
+    # `trainer` is the last one built, the one traced for the dataset.
     assert trainer._distributed_step.experimental_get_tracing_count() == 1
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-6)
 
